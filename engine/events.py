@@ -1,0 +1,129 @@
+"""Immutable events: every mutation of the engine returns the ones it caused.
+
+Applying the same events, in order, to an empty `OrderBook` or `Accounts`
+rebuilds the same state. They are NamedTuples because they are built on the
+matching loop, where a NamedTuple costs less than half a frozen dataclass, and
+they encode for a journal as `[kind, *fields]` (see `encode_event`).
+Integers only: prices in ticks, quantities in lots, money in money units,
+timestamps in microseconds since the epoch (passed in, never read here).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+
+# The book's events (one asset's stream).
+class OrderRested(NamedTuple):
+    order_id: int
+    owner: str
+    side: str
+    price: int
+    quantity: int
+    timestamp: int
+
+
+class TradeExecuted(NamedTuple):
+    trade_id: int
+    price: int
+    quantity: int
+    taker_side: str
+    taker_order_id: int
+    taker_owner: str
+    maker_order_id: int
+    maker_owner: str
+    timestamp: int
+
+
+class OrderClosed(NamedTuple):
+    """A taker ended without resting, or a resting order was cancelled."""
+
+    order_id: int
+    owner: str
+    status: str
+    reason: str | None
+    timestamp: int
+
+
+# The accounts' events (one shard's stream).
+class AssetListed(NamedTuple):
+    asset_id: str
+    tick_size: str
+    lot_size: str
+    name: str
+
+
+class FundsDeposited(NamedTuple):
+    username: str
+    asset_id: str
+    amount: int
+    timestamp: int
+
+
+class FundsWithdrawn(NamedTuple):
+    username: str
+    asset_id: str
+    amount: int
+    timestamp: int
+
+
+class OrderAccepted(NamedTuple):
+    order_id: int
+    username: str
+    asset_id: str
+    order_type: str
+    time_in_force: str
+    post_only: bool
+    quantity: int
+    price: int | None
+    client_order_id: str | None
+    description: str | None
+    timestamp: int
+
+
+class FundsHeld(NamedTuple):
+    order_id: int
+    username: str
+    asset_id: str
+    amount: int
+
+
+class SettlementApplied(NamedTuple):
+    """Book events for this shard's accounts, numbered per (asset, shard)."""
+
+    asset_id: str
+    settlement_sequence: int
+    events: tuple
+
+
+class OrderAborted(NamedTuple):
+    """An order that never reached its book: failed, and its hold released."""
+
+    order_id: int
+    reason: str
+    timestamp: int
+
+
+EVENT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        OrderRested, TradeExecuted, OrderClosed, AssetListed, FundsDeposited, FundsWithdrawn,
+        OrderAccepted, FundsHeld, SettlementApplied, OrderAborted,
+    )
+}
+
+
+def encode_event(event: NamedTuple) -> list[Any]:
+    """Encode an event as `[kind, *fields]`, plain values a journal can store."""
+    if type(event) is SettlementApplied:
+        return ["SettlementApplied", event.asset_id, event.settlement_sequence,
+                [encode_event(inner) for inner in event.events]]
+    return [type(event).__name__, *event]
+
+
+def decode_event(record: list[Any]) -> Any:
+    """Decode what `encode_event` made."""
+    kind = record[0]
+    if kind == "SettlementApplied":
+        return SettlementApplied(record[1], record[2], tuple(decode_event(inner) for inner in record[3]))
+    return EVENT_TYPES[kind](*record[1:])

@@ -1,0 +1,152 @@
+"""Exact fixed-point numbers: integers inside, decimal strings at the edge.
+
+Prices are integer ticks of an asset's `tick_size`, quantities integer lots of
+its `lot_size`, and money (USD) an integer count of `MONEY_UNIT` (1e-8 USD).
+`tick_size * lot_size` must be a whole number of money units, so the notional
+of any fill is `price * quantity * spec.money_per_tick_lot`, an exact integer.
+A decimal that is not an exact multiple of its unit is rejected, never rounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+from engine.errors import Rejected, RejectReason
+
+USD = "USD"
+MONEY_DECIMALS = 8
+MONEY_UNIT = Decimal(1).scaleb(-MONEY_DECIMALS)
+_MONEY_PER_USD = 10**MONEY_DECIMALS
+# Far beyond any sensible amount, small enough that Fraction arithmetic stays cheap.
+_MAX_EXPONENT = 40
+_MAX_DIGITS = 60
+
+
+def parse_decimal(value: Decimal | str | int, reason: RejectReason) -> Fraction:
+    """Convert a finite decimal to an exact Fraction or raise Rejected."""
+    if isinstance(value, bool):
+        raise Rejected(reason, "a boolean is not a number")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(value)
+    except (InvalidOperation, ValueError, TypeError):
+        raise Rejected(reason, f"not a decimal number: {value!r}") from None
+    if not number.is_finite():
+        raise Rejected(reason, "the number must be finite")
+    sign, digits, exponent = number.as_tuple()
+    if len(digits) > _MAX_DIGITS or abs(exponent) > _MAX_EXPONENT:
+        raise Rejected(reason, "the number is out of range")
+    return Fraction(number)
+
+
+def _whole_multiple(value: Fraction, unit: Fraction, reason: RejectReason, what: str) -> int:
+    ratio = value / unit
+    if ratio.denominator != 1:
+        raise Rejected(reason, f"{what} must be a multiple of {_render(unit)}")
+    return ratio.numerator
+
+
+def _render(value: Fraction) -> str:
+    """Render an exact decimal fraction as a plain decimal string."""
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    whole, rest = divmod(value.numerator, value.denominator)
+    if rest == 0:
+        return f"{sign}{whole}"
+    digits = []
+    # The denominators here are products of 2s and 5s, so this terminates.
+    for _ in range(64):
+        rest *= 10
+        digit, rest = divmod(rest, value.denominator)
+        digits.append(str(digit))
+        if rest == 0:
+            break
+    else:
+        raise ValueError(f"{value} is not a terminating decimal")
+    return f"{sign}{whole}.{''.join(digits)}"
+
+
+def format_money(amount: int) -> str:
+    """Render an integer count of money units as a USD decimal string."""
+    return _render(Fraction(amount, _MONEY_PER_USD))
+
+
+def parse_money(value: Decimal | str | int) -> int:
+    """Convert a USD decimal to money units exactly, or raise Rejected."""
+    exact = parse_decimal(value, RejectReason.INVALID_AMOUNT)
+    return _whole_multiple(exact, Fraction(1, _MONEY_PER_USD), RejectReason.INVALID_AMOUNT, "a USD amount")
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSpec:
+    """An asset's definition: the units its prices and quantities come in."""
+
+    asset_id: str
+    tick_size: Fraction
+    lot_size: Fraction
+    name: str = ""
+    money_per_tick_lot: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.tick_size <= 0 or self.lot_size <= 0:
+            raise Rejected(RejectReason.INVALID_ASSET_SPEC, "tick_size and lot_size must be positive")
+        notional = self.tick_size * self.lot_size * _MONEY_PER_USD
+        if notional.denominator != 1:
+            raise Rejected(
+                RejectReason.INVALID_ASSET_SPEC,
+                "tick_size × lot_size must be a multiple of 0.00000001 USD",
+            )
+        object.__setattr__(self, "money_per_tick_lot", notional.numerator)
+
+    @classmethod
+    def create(cls, asset_id: str, tick_size: Decimal | str, lot_size: Decimal | str, name: str = "") -> AssetSpec:
+        """Build a spec from decimal sizes, rejecting any that are not exact."""
+        tick = parse_decimal(tick_size, RejectReason.INVALID_ASSET_SPEC)
+        lot = parse_decimal(lot_size, RejectReason.INVALID_ASSET_SPEC)
+        return cls(asset_id, tick, lot, name)
+
+    def to_ticks(self, price: Decimal | str | int) -> int:
+        """Convert a decimal price to integer ticks exactly, or raise Rejected."""
+        exact = parse_decimal(price, RejectReason.INVALID_TICK_SIZE)
+        if exact <= 0:
+            raise Rejected(RejectReason.INVALID_PRICE, "price must be greater than 0")
+        return _whole_multiple(exact, self.tick_size, RejectReason.INVALID_TICK_SIZE, "price")
+
+    def to_lots(self, quantity: Decimal | str | int) -> int:
+        """Convert a decimal quantity to integer lots exactly, or raise Rejected."""
+        exact = parse_decimal(quantity, RejectReason.INVALID_LOT_SIZE)
+        if exact <= 0:
+            raise Rejected(RejectReason.INVALID_QUANTITY, "quantity must be greater than 0")
+        return _whole_multiple(exact, self.lot_size, RejectReason.INVALID_LOT_SIZE, "quantity")
+
+    def amount_to_lots(self, amount: Decimal | str | int) -> int:
+        """Convert a positive asset amount (deposit, withdrawal) to lots exactly."""
+        exact = parse_decimal(amount, RejectReason.INVALID_AMOUNT)
+        if exact <= 0:
+            raise Rejected(RejectReason.INVALID_AMOUNT, "amount must be greater than 0")
+        return _whole_multiple(exact, self.lot_size, RejectReason.INVALID_LOT_SIZE, "amount")
+
+    def format_price(self, ticks: int) -> str:
+        """Render integer ticks as a decimal price string."""
+        return _render(ticks * self.tick_size)
+
+    def format_quantity(self, lots: int) -> str:
+        """Render integer lots as a decimal quantity string."""
+        return _render(lots * self.lot_size)
+
+    def notional(self, price: int, quantity: int) -> int:
+        """Return the money value of `quantity` lots at `price` ticks."""
+        return price * quantity * self.money_per_tick_lot
+
+    def to_record(self) -> list:
+        """Encode as plain values for journals and snapshots."""
+        return [self.asset_id, _render(self.tick_size), _render(self.lot_size), self.name]
+
+    @classmethod
+    def from_record(cls, record: list) -> AssetSpec:
+        """Decode what `to_record` made."""
+        asset_id, tick_size, lot_size, name = record
+        return cls.create(asset_id, tick_size, lot_size, name)
