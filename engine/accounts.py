@@ -54,6 +54,8 @@ class Accounts:
         # username -> asset_id -> transactions, oldest first
         self.transactions: dict[str, dict[str, list[Transaction]]] = {}
         self.settlement_sequences: dict[str, int] = {}
+        # asset_id -> deposits minus withdrawals, the total every balance must add up to
+        self.net_deposits: dict[str, int] = {}
 
     # ---- commands ------------------------------------------------------
 
@@ -168,6 +170,7 @@ class Accounts:
             "transactions": {user: {asset: [list(t) for t in items] for asset, items in sorted(by_asset.items())}
                              for user, by_asset in sorted(self.transactions.items())},
             "settlement_sequences": dict(sorted(self.settlement_sequences.items())),
+            "net_deposits": dict(sorted(self.net_deposits.items())),
         }
 
     @classmethod
@@ -188,6 +191,7 @@ class Accounts:
         accounts.transactions = {user: {asset: [Transaction(*t) for t in items] for asset, items in by_asset.items()}
                                  for user, by_asset in state["transactions"].items()}
         accounts.settlement_sequences = dict(state["settlement_sequences"])
+        accounts.net_deposits = dict(state["net_deposits"])
         return accounts
 
     # ---- the one mutation path ----------------------------------------
@@ -204,8 +208,10 @@ class Accounts:
             self.orders[event.order_id].reserved += event.amount
         elif kind is FundsDeposited:
             self._move(event.username, event.asset_id, event.amount, 0, event.timestamp)
+            self.net_deposits[event.asset_id] = self.net_deposits.get(event.asset_id, 0) + event.amount
         elif kind is FundsWithdrawn:
             self._move(event.username, event.asset_id, -event.amount, 0, event.timestamp)
+            self.net_deposits[event.asset_id] -= event.amount
         elif kind is OrderAborted:
             order = self.orders[event.order_id]
             self._finish(order, OrderStatus.FAILED, CloseReason(event.reason), event.timestamp)

@@ -1,0 +1,94 @@
+"""Service configuration and routing: pure functions of configuration.
+
+Every gateway process computes the same routes from the same configuration:
+a username always lands on the same account shard, an asset on the same book
+actor. The counts are fixed for a data directory (see `check_layout`), since
+moving an account between shards would need a migration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ORDER_ID_SHARD_BITS = 8  # an order id is (shard-local sequence << 8) | shard index
+MAX_SHARDS = 1 << ORDER_ID_SHARD_BITS
+
+
+def _default_actor_count() -> int:
+    return max(2, min(os.cpu_count() or 2, 8))
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Where the state lives and how it is split across actors."""
+
+    data_dir: Path
+    shard_count: int = field(default_factory=_default_actor_count)
+    book_actor_count: int = field(default_factory=_default_actor_count)
+    sync: bool = True
+    namespace: str = "order-service"
+    snapshot_every: int = 200_000  # journal records between snapshots
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shard_count <= MAX_SHARDS:
+            raise ValueError(f"shard_count must be between 1 and {MAX_SHARDS}")
+        if self.book_actor_count < 1:
+            raise ValueError("book_actor_count must be at least 1")
+        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+
+    def journal_path(self, stream: str) -> Path:
+        return self.data_dir / "journals" / stream
+
+    def actor_name(self, stream: str) -> str:
+        return f"{self.namespace}:{stream}"
+
+
+def stable_hash(text: str) -> int:
+    """Hash a string the same way in every process (unlike the salted `hash()`)."""
+    return zlib.crc32(text.encode())
+
+
+def shard_for(username: str, shard_count: int) -> int:
+    """Return the index of the shard that owns this account."""
+    return stable_hash(username) % shard_count
+
+
+def book_actor_for(asset_id: str, book_actor_count: int) -> int:
+    """Return the index of the book actor that owns this asset."""
+    return stable_hash(asset_id) % book_actor_count
+
+
+def shard_of_order(order_id: int) -> int:
+    """Return the shard that allocated this order id."""
+    return order_id & (MAX_SHARDS - 1)
+
+
+def make_order_id(local_sequence: int, shard_index: int) -> int:
+    return (local_sequence << ORDER_ID_SHARD_BITS) | shard_index
+
+
+def check_layout(config: ServiceConfig) -> None:
+    """Record the shard and book counts of a data directory, or refuse a different layout."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    path = config.data_dir / "layout.json"
+    layout = {"shard_count": config.shard_count, "book_actor_count": config.book_actor_count}
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        if recorded != layout:
+            raise ValueError(
+                f"{config.data_dir} was created with {recorded}; this configuration asks for {layout}"
+            )
+        return
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(layout))
+    os.replace(temporary, path)
+
+
+def config_to_dict(config: ServiceConfig) -> dict:
+    values = asdict(config)
+    values["data_dir"] = str(config.data_dir)
+    return values

@@ -1,0 +1,73 @@
+"""The journaling shell every actor shares: recover, append in order, snapshot.
+
+An actor's state changes in memory first, synchronously, and the events are
+submitted to its journal in that same order before the actor yields to any
+other call; they become durable in that order. A journal that fails to write
+is not trusted: the process exits so that Ray restarts the actor from what
+the journal holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from journal import GroupCommitWriter, LmdbJournal, recover
+
+log = logging.getLogger(__name__)
+
+
+class JournaledState:
+    """One actor's journal: replay on open, ordered appends, periodic snapshots."""
+
+    def __init__(self, path: os.PathLike, *, sync: bool, snapshot_every: int) -> None:
+        self.journal = LmdbJournal(path, sync=sync)
+        self.writer = GroupCommitWriter(self.journal, max_queue=1 << 20)
+        self._snapshot_every = snapshot_every
+        self._since_snapshot = 0
+        self._snapshotting = False
+
+    def replay(self, load_state: Callable[[Any], None], apply: Callable[[Any], None]) -> int:
+        """Feed the latest snapshot and every later record to the owner; return the record count."""
+        state, _, records = recover(self.journal)
+        if state is not None:
+            load_state(state)
+        count = 0
+        for _, record in records:
+            apply(record)
+            count += 1
+        return count
+
+    async def append(self, records: list, snapshot: Callable[[], Any] | None = None) -> int:
+        """Submit records now (keeping the caller's order) and wait until they are durable."""
+        future = self.writer.submit(records)
+        self._since_snapshot += len(records)
+        try:
+            sequence = await asyncio.wrap_future(future)
+        except Exception:
+            log.critical("journal write failed; exiting so that the actor restarts from its journal",
+                         exc_info=True)
+            os._exit(70)
+        if snapshot is not None and self._since_snapshot >= self._snapshot_every and not self._snapshotting:
+            self._snapshotting = True
+            self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot(snapshot))
+        return sequence
+
+    async def _snapshot(self, snapshot: Callable[[], Any]) -> None:
+        # The state and the marker are taken together, with no await between them,
+        # so the snapshot covers exactly what was submitted before the marker.
+        try:
+            state = snapshot()
+            sequence = await asyncio.wrap_future(self.writer.submit([]))
+            self._since_snapshot = 0
+            await asyncio.to_thread(self.journal.write_snapshot, sequence, state)
+        finally:
+            self._snapshotting = False
+
+    def close(self) -> None:
+        self.writer.close()
+        self.journal.close()
+

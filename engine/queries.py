@@ -1,0 +1,97 @@
+"""Read-only views of an `Accounts`: filters, pagination and audits.
+
+Lists are newest first, as API.md promises. The audit states the invariants
+of DESIGN.md for one shard: no negative balance, holds equal what open orders
+reserve; the totals it returns add up across shards to deposits − withdrawals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from engine.accounts import Accounts, Transaction
+from engine.numbers import USD
+from engine.orders import OrderRecord, Side
+
+T = TypeVar("T")
+
+
+def page(items: Sequence[T], limit: int, offset: int) -> tuple[list[T], int, bool]:
+    """Return (the page, total count, whether more follow)."""
+    total = len(items)
+    return list(items[offset:offset + limit]), total, offset + limit < total
+
+
+def user_orders(
+    accounts: Accounts, username: str, *, order_type: str | None = None, status: str | None = None,
+    asset_id: str | None = None, start: int | None = None, end: int | None = None,
+) -> list[OrderRecord]:
+    """Return the user's orders matching every given filter, newest first."""
+    selected = []
+    orders = accounts.orders
+    for order_id in reversed(accounts.orders_by_user.get(username, ())):
+        order = orders[order_id]
+        if order_type is not None and order.order_type.value != order_type:
+            continue
+        if status is not None and order.status.value != status:
+            continue
+        if asset_id is not None and order.asset_id != asset_id:
+            continue
+        if start is not None and order.created_at < start:
+            continue
+        if end is not None and order.created_at > end:
+            continue
+        selected.append(order)
+    return selected
+
+
+def user_transactions(
+    accounts: Accounts, username: str, asset_id: str, *, transaction_type: str | None = None,
+    start: int | None = None, end: int | None = None,
+) -> list[Transaction]:
+    """Return the user's transactions in one asset matching the filters, newest first."""
+    items = accounts.transactions.get(username, {}).get(asset_id, ())
+    return [
+        item for item in reversed(items)
+        if (transaction_type is None or item.transaction_type == transaction_type)
+        and (start is None or item.timestamp >= start)
+        and (end is None or item.timestamp <= end)
+    ]
+
+
+def audit(accounts: Accounts) -> dict:
+    """Check this shard's invariants; return totals per asset and every problem found."""
+    problems: list[str] = []
+    totals: dict[str, int] = {}
+    reserved: dict[tuple[str, str], int] = {}
+    open_orders = []
+    for order in accounts.orders.values():
+        if order.is_open:
+            held_asset = USD if order.side == Side.BUY else order.asset_id
+            key = (order.username, held_asset)
+            reserved[key] = reserved.get(key, 0) + order.reserved
+            open_orders.append([order.order_id, order.asset_id, order.side.value, order.price,
+                                order.remaining_quantity, order.username, order.status.value])
+        elif order.reserved:
+            problems.append(f"closed order {order.order_id} still reserves {order.reserved}")
+        if order.remaining_quantity != order.quantity - order.filled_quantity or order.filled_quantity > order.quantity:
+            problems.append(f"order {order.order_id} has inconsistent quantities")
+    for username, balances in accounts.balances.items():
+        for asset_id, (available, held, _) in balances.items():
+            if available < 0 or held < 0:
+                problems.append(f"{username} has a negative {asset_id} balance")
+            totals[asset_id] = totals.get(asset_id, 0) + available + held
+            if held != reserved.get((username, asset_id), 0):
+                problems.append(f"{username} holds {held} {asset_id} but open orders reserve "
+                                f"{reserved.get((username, asset_id), 0)}")
+    for (username, asset_id), amount in reserved.items():
+        if amount and asset_id not in accounts.balances.get(username, {}):
+            problems.append(f"{username} has open orders reserving {asset_id} but no balance")
+    return {
+        "totals": totals,
+        "net_deposits": dict(accounts.net_deposits),
+        "open_orders": open_orders,
+        "pending_orders": sum(1 for o in open_orders if o[6] == "pending"),
+        "problems": problems,
+    }
