@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from itertools import islice, takewhile
@@ -22,6 +23,7 @@ from itertools import islice, takewhile
 import ray
 
 from actors.config import ServiceConfig, shard_for
+from actors.faults import crash_point
 from actors.journaled import JournaledState
 from engine import AssetSpec, EngineError, OrderBook, RejectReason, decode_event, encode_event
 
@@ -61,6 +63,7 @@ class AssetBookActor:
         self._shards: dict[int, ray.actor.ActorHandle] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._delivery_tasks: list[asyncio.Task] = []
+        self._drained = asyncio.Event()
         self.store = JournaledState(config.journal_path(f"book-{index}"), sync=config.sync,
                                     snapshot_every=config.snapshot_every)
         started = time.perf_counter()
@@ -103,6 +106,7 @@ class AssetBookActor:
         record = ["orders", shard, fence, list(by_asset.items())]
         self._route(record[3])
         await self._journal(record)
+        crash_point(self.config, "book.after_match")
         return fenced
 
     async def cancel(self, cancels: list[tuple[int, str, int]]) -> list[bool]:
@@ -162,6 +166,17 @@ class AssetBookActor:
         return {asset_id: [(o.order_id, o.owner, o.side, o.price, o.remaining)
                            for side in ("buy", "sell") for o in book.orders_in_priority(side)]
                 for asset_id, book in self.books.items()}
+
+    async def drained(self) -> bool:
+        """Answer once every settlement made so far has been acknowledged by its shard."""
+        self._start_delivery()
+        while any(self.outbox.values()):
+            self._drained.clear()
+            await self._drained.wait()
+        return True
+
+    async def pid(self) -> int:
+        return os.getpid()
 
     async def outbox_sizes(self) -> dict[int, int]:
         return {shard: len(entries) for shard, entries in self.outbox.items()}
@@ -276,6 +291,8 @@ class AssetBookActor:
                 before = len(outbox)
                 while outbox and outbox[0].sequence <= applied.get(outbox[0].asset_id, 0):
                     outbox.popleft()
+                if not outbox:
+                    self._drained.set()
                 if len(outbox) == before:
                     # The shard took none of it: it is still recovering and will reconcile.
                     await asyncio.sleep(backoff)

@@ -16,6 +16,7 @@ import ray
 from actors.batching import Batcher
 from actors.config import ServiceConfig, book_actor_for, check_layout, shard_for
 from actors.remote import create_actors
+from actors.senders import call_with_retry
 
 
 class ServiceClient:
@@ -30,9 +31,9 @@ class ServiceClient:
 
     async def wait_ready(self) -> None:
         """Wait until every actor has recovered (books, then shards, then the registry)."""
-        await asyncio.gather(*(book.ready.remote() for book in self.books))
-        await asyncio.gather(*(shard.ready.remote() for shard in self.shards))
-        await self.registry.ready.remote()
+        await asyncio.gather(*(_idempotent(book.ready) for book in self.books))
+        await asyncio.gather(*(_idempotent(shard.ready) for shard in self.shards))
+        await _idempotent(self.registry.ready)
 
     def shard(self, username: str) -> Any:
         return self.shards[shard_for(username, self.config.shard_count)]
@@ -46,16 +47,16 @@ class ServiceClient:
         return await self.registry.create_user.remote(username, key_hash, created_at)
 
     async def authenticate(self, key_hash: str) -> str | None:
-        return await self.registry.authenticate.remote(key_hash)
+        return await _idempotent(self.registry.authenticate, key_hash)
 
     async def user_exists(self, username: str) -> bool:
-        return await self.registry.user_exists.remote(username)
+        return await _idempotent(self.registry.user_exists, username)
 
     async def create_asset(self, record: list) -> str | None:
         return await self.registry.create_asset.remote(record)
 
     async def assets(self) -> list[list]:
-        return await self.registry.assets_list.remote()
+        return await _idempotent(self.registry.assets_list)
 
     # ---- accounts ------------------------------------------------------
 
@@ -76,39 +77,47 @@ class ServiceClient:
             (username, order_id))
 
     async def get_order(self, username: str, order_id: int) -> list | None:
-        return await self.shard(username).get_order.remote(username, order_id)
+        return await _idempotent(self.shard(username).get_order, username, order_id)
 
     async def list_orders(self, username: str, filters: dict, limit: int, offset: int) -> tuple:
-        return await self.shard(username).list_orders.remote(username, filters, limit, offset)
+        return await _idempotent(self.shard(username).list_orders, username, filters, limit, offset)
 
     async def balances(self, username: str) -> dict:
-        return await self.shard(username).balances.remote(username)
+        return await _idempotent(self.shard(username).balances, username)
 
     async def transactions(self, username: str, asset_id: str, filters: dict, limit: int, offset: int) -> tuple:
-        return await self.shard(username).transactions.remote(username, asset_id, filters, limit, offset)
+        return await _idempotent(self.shard(username).transactions, username, asset_id, filters, limit, offset)
 
     # ---- market data ---------------------------------------------------
 
     async def summaries(self) -> dict[str, tuple]:
         """Return {asset_id: (last_price, best_bid, best_ask)} for every asset."""
         merged: dict[str, tuple] = {}
-        for part in await asyncio.gather(*(book.summaries.remote() for book in self.books)):
+        for part in await asyncio.gather(*(_idempotent(book.summaries) for book in self.books)):
             merged.update(part)
         return merged
 
     async def depth(self, asset_id: str, levels: int) -> tuple | None:
-        return await self.book(asset_id).depth.remote(asset_id, levels)
+        return await _idempotent(self.book(asset_id).depth, asset_id, levels)
 
     async def trades(self, asset_id: str, limit: int) -> list | None:
-        return await self.book(asset_id).trades.remote(asset_id, limit)
+        return await _idempotent(self.book(asset_id).trades, asset_id, limit)
 
     # ---- operations ----------------------------------------------------
 
+    async def drain(self) -> None:
+        """Wait until every settlement made so far has reached its shard."""
+        await asyncio.gather(*(_idempotent(book.drained) for book in self.books))
+
     async def audit(self) -> dict:
-        """Check the invariants of DESIGN.md across every shard and book; return the report."""
-        shard_reports = await asyncio.gather(*(shard.audit.remote() for shard in self.shards))
+        """Check the invariants of DESIGN.md across every shard and book; return the report.
+
+        Call it when no orders are in flight: it first waits for settlements to arrive.
+        """
+        await self.drain()
+        shard_reports = await asyncio.gather(*(_idempotent(shard.audit) for shard in self.shards))
         book_orders: dict[str, list] = {}
-        for part in await asyncio.gather(*(book.open_orders.remote() for book in self.books)):
+        for part in await asyncio.gather(*(_idempotent(book.open_orders) for book in self.books)):
             book_orders.update(part)
         return combine_audits(shard_reports, book_orders)
 
@@ -140,6 +149,11 @@ def combine_audits(shard_reports: list[dict], book_orders: dict[str, list]) -> d
         problems.append(f"book holds order {order_id} that no shard has open")
     return {"problems": problems, "totals": totals, "net_deposits": net,
             "open_orders": len(shard_open), "resting_orders": len(book_open)}
+
+
+async def _idempotent(method, *args):
+    """Call a method that is safe to repeat, again while its actor restarts."""
+    return await call_with_retry(lambda: method.remote(*args), lambda: None)
 
 
 def shutdown() -> None:

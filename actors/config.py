@@ -32,6 +32,8 @@ class ServiceConfig:
     sync: bool = True
     namespace: str = "order-service"
     snapshot_every: int = 200_000  # journal records between snapshots
+    # Fault injection for tests: named points where an actor process dies once (see actors.faults).
+    crash_points: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not 1 <= self.shard_count <= MAX_SHARDS:
@@ -91,4 +93,5 @@ def check_layout(config: ServiceConfig) -> None:
 def config_to_dict(config: ServiceConfig) -> dict:
     values = asdict(config)
     values["data_dir"] = str(config.data_dir)
+    values["crash_points"] = sorted(config.crash_points)
     return values

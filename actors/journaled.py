@@ -12,19 +12,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
-from journal import GroupCommitWriter, LmdbJournal, recover
+from journal import GroupCommitWriter, JournalLockedError, LmdbJournal, recover
 
 log = logging.getLogger(__name__)
+
+# A restarted actor may start while its killed predecessor's process is still
+# being torn down; the kernel frees the journal lock when it is gone.
+_LOCK_WAIT_SECONDS = 30.0
 
 
 class JournaledState:
     """One actor's journal: replay on open, ordered appends, periodic snapshots."""
 
     def __init__(self, path: os.PathLike, *, sync: bool, snapshot_every: int) -> None:
-        self.journal = LmdbJournal(path, sync=sync)
+        self.journal = _open_when_free(path, sync)
         self.writer = GroupCommitWriter(self.journal, max_queue=1 << 20)
         self._snapshot_every = snapshot_every
         self._since_snapshot = 0
@@ -71,3 +76,14 @@ class JournaledState:
         self.writer.close()
         self.journal.close()
 
+
+
+def _open_when_free(path: os.PathLike, sync: bool) -> LmdbJournal:
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return LmdbJournal(path, sync=sync)
+        except JournalLockedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import ray
 
@@ -73,6 +74,9 @@ class RegistryActor:
         await self.store.append([record], snapshot=self._snapshot_state)
         await self._announce(record[1])
         return None
+
+    async def pid(self) -> int:
+        return os.getpid()
 
     async def assets_list(self) -> list[list]:
         return list(self.assets.values())

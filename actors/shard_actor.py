@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 
 import ray
 
 from actors.config import ORDER_ID_SHARD_BITS, ServiceConfig, book_actor_for, make_order_id
+from actors.faults import crash_point
 from actors.journaled import JournaledState
 from actors.senders import OrderedSender, call_with_retry
 from engine import (
@@ -133,6 +135,7 @@ class AccountShardActor:
         # The hold is durable before the book sees the order, so a crash can never
         # leave a trade whose buyer or seller holds nothing.
         await self._journal(events)
+        crash_point(self.config, "shard.after_hold")
         for book, orders in outgoing.items():
             self._sender(book).send(orders)
         await asyncio.gather(*decided)
@@ -199,6 +202,9 @@ class AccountShardActor:
         items = user_transactions(self.accounts, username, asset_id, **filters)
         selected, total, has_more = page(items, limit, offset)
         return [tuple(item) for item in selected], total, has_more
+
+    async def pid(self) -> int:
+        return os.getpid()
 
     async def audit(self) -> dict:
         """Check this shard's invariants (see engine.queries.audit)."""
