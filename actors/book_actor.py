@@ -175,6 +175,10 @@ class AssetBookActor:
             await self._drained.wait()
         return True
 
+    async def flush(self) -> int:
+        """Wait until every change made so far is durable."""
+        return await self.store.flush()
+
     async def pid(self) -> int:
         return os.getpid()
 

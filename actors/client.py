@@ -105,6 +105,10 @@ class ServiceClient:
 
     # ---- operations ----------------------------------------------------
 
+    async def flush(self) -> None:
+        """Wait until every change made so far, in every actor, is durable."""
+        await asyncio.gather(*(actor.flush.remote() for actor in (self.registry, *self.shards, *self.books)))
+
     async def drain(self) -> None:
         """Wait until every settlement made so far has reached its shard."""
         await asyncio.gather(*(_idempotent(book.drained) for book in self.books))

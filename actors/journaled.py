@@ -72,6 +72,10 @@ class JournaledState:
         finally:
             self._snapshotting = False
 
+    async def flush(self) -> int:
+        """Wait until everything submitted so far is durable; return the last sequence."""
+        return await asyncio.wrap_future(self.writer.submit([]))
+
     def close(self) -> None:
         self.writer.close()
         self.journal.close()

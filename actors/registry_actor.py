@@ -75,6 +75,10 @@ class RegistryActor:
         await self._announce(record[1])
         return None
 
+    async def flush(self) -> int:
+        """Wait until every change made so far is durable."""
+        return await self.store.flush()
+
     async def pid(self) -> int:
         return os.getpid()
 

@@ -203,6 +203,10 @@ class AccountShardActor:
         selected, total, has_more = page(items, limit, offset)
         return [tuple(item) for item in selected], total, has_more
 
+    async def flush(self) -> int:
+        """Wait until every change made so far is durable."""
+        return await self.store.flush()
+
     async def pid(self) -> int:
         return os.getpid()
 

@@ -6,6 +6,16 @@ beyond the owner name on each order, which it needs for self-trade prevention.
 Every mutation returns the events it caused, and `apply` rebuilds the same
 book from them. Prices are integer ticks, quantities integer lots; a market
 buy may carry a budget in money units and stops before a fill it cannot pay.
+
+Invariants: a price has a `PriceLevel` in `_bids`/`_asks` exactly when some
+live order rests there, and its key is then in `_bid_prices` (ascending) or
+`_ask_keys` (negated prices, ascending), so the best price is always last;
+`_orders` holds exactly the live resting orders; `sequence` counts every event
+returned, `trade_sequence` every trade.
+
+`submit_limit` (good till cancelled) and `submit_market` (immediate or cancel,
+no budget) are the matching hot path and run on their own short paths; every
+other combination goes through `submit`, which decides the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +24,9 @@ from bisect import bisect_left, insort
 from collections import deque
 from typing import Any, NamedTuple
 
-from engine.book_level import PriceLevel, RestingOrder
+from engine.book_level import PriceLevel, RestingOrder, new_resting_order
+
+_allocate = object.__new__
 from engine.errors import BookIntegrityError, RejectReason
 from engine.events import OrderClosed, OrderRested, TradeExecuted
 from engine.numbers import AssetSpec
@@ -22,13 +34,24 @@ from engine.orders import CloseReason, OrderStatus, TimeInForce
 
 BUY = "buy"
 SELL = "sell"
+DEFAULT_TAPE_SIZE = 1000
+# Plain str values, read once: an Enum member's `.value` is a Python-level descriptor call.
 _GTC, _IOC, _FOK = TimeInForce.GTC.value, TimeInForce.IOC.value, TimeInForce.FOK.value
+_CONFIRMED = OrderStatus.CONFIRMED.value
+_PROCESSING = OrderStatus.PROCESSING.value
 _COMPLETED = OrderStatus.COMPLETED.value
 _CANCELLED = OrderStatus.CANCELLED.value
 _FAILED = OrderStatus.FAILED.value
 _SELF_TRADE = CloseReason.SELF_TRADE_PREVENTED.value
 _OUT_OF_BUDGET = CloseReason.INSUFFICIENT_FUNDS.value
-DEFAULT_TAPE_SIZE = 1000
+_NO_LIQUIDITY = CloseReason.NO_LIQUIDITY.value
+_IOC_EXPIRED = CloseReason.IOC_EXPIRED.value
+_FOK_UNFILLABLE = CloseReason.FOK_UNFILLABLE.value
+_POST_ONLY = CloseReason.POST_ONLY_WOULD_MATCH.value
+_USER_CANCELLED = CloseReason.USER_CANCELLED.value
+# A NamedTuple's generated __new__ is a Python function wrapped around this very
+# call; calling it directly builds the same value at about half the cost.
+_new = tuple.__new__
 
 
 class SubmitResult(NamedTuple):
@@ -42,7 +65,7 @@ class SubmitResult(NamedTuple):
 
     @property
     def trades(self) -> list[TradeExecuted]:
-        return self.events[:-1]
+        return self[4][:-1]
 
 
 class OrderBook:
@@ -83,13 +106,9 @@ class OrderBook:
 
     def depth(self, levels: int = 20) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
         """Return aggregated (price, quantity, order_count) levels, best first, per side."""
-        bids = [self._level_row(self._bids[price]) for price in reversed(self._bid_prices[-levels:])]
-        asks = [self._level_row(self._asks[-key]) for key in reversed(self._ask_keys[-levels:])]
+        bids = [self._bids[price].row() for price in reversed(self._bid_prices[-levels:])]
+        asks = [self._asks[-key].row() for key in reversed(self._ask_keys[-levels:])]
         return bids, asks
-
-    @staticmethod
-    def _level_row(level: PriceLevel) -> tuple[int, int, int]:
-        return level.price, level.quantity, level.count
 
     def orders_in_priority(self, side: str) -> list[RestingOrder]:
         """Return the live orders of one side, best price first, then time priority."""
@@ -123,11 +142,9 @@ class OrderBook:
 
         events: list = []
         if post_only and self._crosses(side, price):
-            return self._close(order_id, owner, _FAILED, CloseReason.POST_ONLY_WOULD_MATCH.value, 0,
-                               timestamp, events)
+            return self._close(order_id, owner, _FAILED, _POST_ONLY, 0, timestamp, events)
         if time_in_force == _FOK and not self._can_fill(side, price, quantity, owner, budget):
-            return self._close(order_id, owner, _CANCELLED, CloseReason.FOK_UNFILLABLE.value, 0,
-                               timestamp, events)
+            return self._close(order_id, owner, _CANCELLED, _FOK_UNFILLABLE, 0, timestamp, events)
 
         remaining, stop = self._match(order_id, owner, side, price, quantity, budget, timestamp, events)
         filled = quantity - remaining
@@ -136,41 +153,83 @@ class OrderBook:
         if not remaining:
             return self._close(order_id, owner, _COMPLETED, None, filled, timestamp, events)
         if price is None:
-            return self._close(order_id, owner, _CANCELLED, CloseReason.NO_LIQUIDITY.value, filled,
-                               timestamp, events)
+            return self._close(order_id, owner, _CANCELLED, _NO_LIQUIDITY, filled, timestamp, events)
         if time_in_force != _GTC:
-            reason = CloseReason.IOC_EXPIRED if time_in_force == _IOC else CloseReason.FOK_UNFILLABLE
-            return self._close(order_id, owner, _CANCELLED, reason.value, filled, timestamp, events)
-        rested = OrderRested(order_id, owner, side, price, remaining, timestamp)
-        self._rest(rested)
-        events.append(rested)
-        self.sequence += 1
-        status = OrderStatus.PROCESSING.value if filled else OrderStatus.CONFIRMED.value
-        return SubmitResult(order_id, status, None, filled, events)
+            reason = _IOC_EXPIRED if time_in_force == _IOC else _FOK_UNFILLABLE
+            return self._close(order_id, owner, _CANCELLED, reason, filled, timestamp, events)
+        return self._rest_remainder(order_id, owner, side, price, remaining, filled, timestamp, events)
 
     def submit_limit(self, order_id: int, owner: str, side: str, price: int, quantity: int,
                      time_in_force: str = _GTC, post_only: bool = False,
                      timestamp: int = 0) -> SubmitResult | RejectReason:
         """Submit a limit order."""
-        return self.submit(order_id, owner, side, quantity, price=price, time_in_force=time_in_force,
-                           post_only=post_only, timestamp=timestamp)
+        if time_in_force != _GTC or post_only or price is None:
+            return self.submit(order_id, owner, side, quantity, price=price, time_in_force=time_in_force,
+                               post_only=post_only, timestamp=timestamp)
+        # A plain GTC limit: the checks and outcomes of `submit`, without its general branches.
+        if quantity <= 0:
+            return RejectReason.INVALID_QUANTITY
+        if order_id in self._orders:
+            return RejectReason.DUPLICATE_ORDER_ID
+        if price <= 0:
+            return RejectReason.INVALID_PRICE
+        if side == BUY:
+            opposite = self._ask_keys
+            if opposite and -opposite[-1] <= price:
+                return self._take_limit(order_id, owner, side, price, quantity, timestamp)
+            levels, keys, key = self._bids, self._bid_prices, price
+        else:
+            opposite = self._bid_prices
+            if opposite and opposite[-1] >= price:
+                return self._take_limit(order_id, owner, side, price, quantity, timestamp)
+            levels, keys, key = self._asks, self._ask_keys, -price
+        # Most limits rest untouched, so this is `_rest_remainder` written out in place:
+        # each call saved here is a measurable share of the whole message.
+        level = levels.get(price)
+        if level is None:
+            level = levels[price] = PriceLevel(price)
+            insort(keys, key)
+        order = _allocate(RestingOrder)
+        order.order_id = order_id
+        order.owner = owner
+        order.side = side
+        order.price = price
+        order.remaining = quantity
+        level.orders.append(order)
+        level.quantity += quantity
+        level.count += 1
+        self._orders[order_id] = order
+        self.sequence += 1
+        rested = _new(OrderRested, (order_id, owner, side, price, quantity, timestamp))
+        return _new(SubmitResult, (order_id, _CONFIRMED, None, 0, [rested]))
 
     def submit_market(self, order_id: int, owner: str, side: str, quantity: int,
                       time_in_force: str = _IOC, budget: int | None = None,
                       timestamp: int = 0) -> SubmitResult | RejectReason:
         """Submit a market order (IOC or FOK), a buy optionally limited by a money budget."""
-        return self.submit(order_id, owner, side, quantity, time_in_force=time_in_force,
-                           budget=budget, timestamp=timestamp)
+        if time_in_force != _IOC or budget is not None:
+            return self.submit(order_id, owner, side, quantity, time_in_force=time_in_force,
+                               budget=budget, timestamp=timestamp)
+        # A market IOC without budget: the checks and outcomes of `submit`, without its general branches.
+        if quantity <= 0:
+            return RejectReason.INVALID_QUANTITY
+        if order_id in self._orders:
+            return RejectReason.DUPLICATE_ORDER_ID
+        events: list = []
+        remaining, stop = self._match(order_id, owner, side, None, quantity, None, timestamp, events)
+        if stop is None and remaining:
+            stop = _NO_LIQUIDITY
+        status = _COMPLETED if stop is None else _CANCELLED
+        return self._close(order_id, owner, status, stop, quantity - remaining, timestamp, events)
 
     def cancel(self, order_id: int, timestamp: int = 0) -> OrderClosed | RejectReason:
         """Take a resting order off the book."""
         order = self._orders.get(order_id)
         if order is None:
             return RejectReason.ORDER_NOT_OPEN
-        event = OrderClosed(order_id, order.owner, _CANCELLED, CloseReason.USER_CANCELLED.value, timestamp)
         self._remove(order)
         self.sequence += 1
-        return event
+        return _new(OrderClosed, (order_id, order.owner, _CANCELLED, _USER_CANCELLED, timestamp))
 
     # ---- replay --------------------------------------------------------
 
@@ -191,7 +250,7 @@ class OrderBook:
         elif kind is OrderRested:
             if event.order_id in self._orders:
                 raise BookIntegrityError(f"order {event.order_id} rests twice")
-            self._rest(event)
+            self._rest(event.order_id, event.owner, event.side, event.price, event.quantity)
         elif kind is OrderClosed:
             order = self._orders.get(event.order_id)
             if order is not None:
@@ -221,7 +280,7 @@ class OrderBook:
         book = cls(AssetSpec.from_record(state["asset"]), tape_size=state["tape_size"])
         for side, key in ((BUY, "bids"), (SELL, "asks")):
             for order_id, owner, price, remaining in state[key]:
-                book._rest(OrderRested(order_id, owner, side, price, remaining, 0))
+                book._rest(order_id, owner, side, price, remaining)
         book.trade_sequence = state["trade_sequence"]
         book.sequence = state["sequence"]
         book.last_price = state["last_price"]
@@ -275,8 +334,8 @@ class OrderBook:
         remaining = quantity
         stop = None
         trade_sequence = self.trade_sequence
+        append = events.append
         tape_append = self.tape.append
-        price = None
         while remaining and keys:
             price = keys[-1] * sign
             if limit is not None and (price > limit if side == BUY else price < limit):
@@ -285,13 +344,14 @@ class OrderBook:
             queue = level.orders
             while remaining:
                 maker = queue[0]
-                if not maker.remaining:
+                maker_remaining = maker.remaining
+                if not maker_remaining:  # cancelled: dropped lazily (see book_level)
                     queue.popleft()
                     continue
                 if maker.owner == owner:
                     stop = _SELF_TRADE
                     break
-                fill = maker.remaining if maker.remaining < remaining else remaining
+                fill = maker_remaining if maker_remaining < remaining else remaining
                 if budget is not None:
                     affordable = budget // (price * unit_money)
                     if affordable < fill:
@@ -302,11 +362,11 @@ class OrderBook:
                     budget -= fill * price * unit_money
                 remaining -= fill
                 trade_sequence += 1
-                trade = TradeExecuted(trade_sequence, price, fill, side, order_id, owner,
-                                      maker.order_id, maker.owner, timestamp)
-                events.append(trade)
+                trade = _new(TradeExecuted, (trade_sequence, price, fill, side, order_id, owner,
+                                             maker.order_id, maker.owner, timestamp))
+                append(trade)
                 tape_append(trade)
-                if maker.remaining == fill:
+                if maker_remaining == fill:
                     maker.remaining = 0
                     queue.popleft()
                     del orders[maker.order_id]
@@ -317,7 +377,7 @@ class OrderBook:
                         keys.pop()
                         break
                 else:
-                    maker.remaining -= fill
+                    maker.remaining = maker_remaining - fill
                     level.quantity -= fill
             if stop is not None:
                 break
@@ -327,15 +387,33 @@ class OrderBook:
             self.last_price = events[-1].price
         return remaining, stop
 
+    def _take_limit(self, order_id: int, owner: str, side: str, price: int, quantity: int,
+                    timestamp: int) -> SubmitResult:
+        """Match a GTC limit that crosses the book; rest what is left of it."""
+        events: list = []
+        remaining, stop = self._match(order_id, owner, side, price, quantity, None, timestamp, events)
+        filled = quantity - remaining
+        if stop is not None:
+            return self._close(order_id, owner, _CANCELLED, stop, filled, timestamp, events)
+        if not remaining:
+            return self._close(order_id, owner, _COMPLETED, None, filled, timestamp, events)
+        return self._rest_remainder(order_id, owner, side, price, remaining, filled, timestamp, events)
+
     def _close(self, order_id: int, owner: str, status: str, reason: str | None, filled: int,
                timestamp: int, events: list) -> SubmitResult:
-        events.append(OrderClosed(order_id, owner, status, reason, timestamp))
+        events.append(_new(OrderClosed, (order_id, owner, status, reason, timestamp)))
         self.sequence += 1
-        return SubmitResult(order_id, status, reason, filled, events)
+        return _new(SubmitResult, (order_id, status, reason, filled, events))
 
-    def _rest(self, rested: OrderRested) -> None:
-        price = rested.price
-        if rested.side == BUY:
+    def _rest_remainder(self, order_id: int, owner: str, side: str, price: int, remaining: int,
+                        filled: int, timestamp: int, events: list) -> SubmitResult:
+        self._rest(order_id, owner, side, price, remaining)
+        events.append(_new(OrderRested, (order_id, owner, side, price, remaining, timestamp)))
+        self.sequence += 1
+        return _new(SubmitResult, (order_id, _PROCESSING if filled else _CONFIRMED, None, filled, events))
+
+    def _rest(self, order_id: int, owner: str, side: str, price: int, quantity: int) -> None:
+        if side == BUY:
             levels, keys, key = self._bids, self._bid_prices, price
         else:
             levels, keys, key = self._asks, self._ask_keys, -price
@@ -343,21 +421,28 @@ class OrderBook:
         if level is None:
             level = levels[price] = PriceLevel(price)
             insort(keys, key)
-        order = RestingOrder(rested.order_id, rested.owner, rested.side, price, rested.quantity)
-        level.append(order)
-        self._orders[rested.order_id] = order
+        order = new_resting_order(order_id, owner, side, price, quantity)
+        level.orders.append(order)
+        level.quantity += quantity
+        level.count += 1
+        self._orders[order_id] = order
 
     def _remove(self, order: RestingOrder) -> None:
+        price = order.price
         if order.side == BUY:
-            levels, keys, key = self._bids, self._bid_prices, order.price
+            levels, keys, key = self._bids, self._bid_prices, price
         else:
-            levels, keys, key = self._asks, self._ask_keys, -order.price
-        level = levels[order.price]
-        level.remove(order)
+            levels, keys, key = self._asks, self._ask_keys, -price
         del self._orders[order.order_id]
+        level = levels[price]
+        level.quantity -= order.remaining
+        level.count -= 1
+        order.remaining = 0  # its entry stays in the queue, dead (see book_level)
         if not level.count:
-            del levels[order.price]
+            del levels[price]
             del keys[bisect_left(keys, key)]
+        elif len(level.orders) > 2 * level.count + 32:
+            level.drop_dead()
 
     def _record_trade(self, trade: TradeExecuted) -> None:
         self.trade_sequence = trade.trade_id

@@ -3,7 +3,9 @@
 Cancelled orders are removed lazily: a cancel zeroes the order's remaining
 quantity in O(1) and the level's live count and quantity are kept exact; dead
 entries are dropped when they reach the front of the queue, or all at once
-when too many have piled up behind live ones.
+(`drop_dead`) when too many have piled up behind live ones. `OrderBook` updates
+these fields in place on its hot path rather than through methods here, so
+every writer keeps the same rule: `quantity` and `count` cover live orders only.
 """
 
 from __future__ import annotations
@@ -24,6 +26,20 @@ class RestingOrder:
         self.remaining = remaining
 
 
+_allocate = object.__new__
+
+
+def new_resting_order(order_id: int, owner: str, side: str, price: int, remaining: int) -> RestingOrder:
+    """Build a RestingOrder as its __init__ would, a third cheaper (no bound __init__ dispatch)."""
+    order = _allocate(RestingOrder)
+    order.order_id = order_id
+    order.owner = owner
+    order.side = side
+    order.price = price
+    order.remaining = remaining
+    return order
+
+
 class PriceLevel:
     """Orders resting at one price; `quantity` and `count` cover live ones only."""
 
@@ -35,18 +51,13 @@ class PriceLevel:
         self.quantity = 0
         self.count = 0
 
-    def append(self, order: RestingOrder) -> None:
-        self.orders.append(order)
-        self.quantity += order.remaining
-        self.count += 1
+    def drop_dead(self) -> None:
+        """Drop every cancelled entry at once, keeping the live ones in time priority."""
+        self.orders = deque(entry for entry in self.orders if entry.remaining)
 
-    def remove(self, order: RestingOrder) -> None:
-        """Take a live order out; its entry stays behind as a dead one."""
-        self.quantity -= order.remaining
-        self.count -= 1
-        order.remaining = 0
-        if len(self.orders) > 2 * self.count + 32:
-            self.orders = deque(entry for entry in self.orders if entry.remaining)
+    def row(self) -> tuple[int, int, int]:
+        """Return the level as (price, quantity, order_count)."""
+        return self.price, self.quantity, self.count
 
     def live_orders(self) -> list[RestingOrder]:
         return [entry for entry in self.orders if entry.remaining]

@@ -69,9 +69,29 @@ def _render(value: Fraction) -> str:
     return f"{sign}{whole}.{''.join(digits)}"
 
 
+def _decimal_scale(unit: Fraction) -> tuple[int, int]:
+    """Return (mantissa, places) with unit == mantissa / 10**places, for fast exact rendering."""
+    places = 0
+    while (unit * 10**places).denominator != 1:
+        places += 1
+        if places > _MAX_EXPONENT:
+            raise Rejected(RejectReason.INVALID_ASSET_SPEC, "sizes must be decimal numbers")
+    return (unit * 10**places).numerator, places
+
+
+def format_scaled(value: int, places: int) -> str:
+    """Render the integer `value` / 10**places as a plain decimal string, trailing zeros dropped."""
+    if not places:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    digits = str(abs(value)).rjust(places + 1, "0")
+    fraction = digits[-places:].rstrip("0")
+    return f"{sign}{digits[:-places]}.{fraction}" if fraction else f"{sign}{digits[:-places]}"
+
+
 def format_money(amount: int) -> str:
     """Render an integer count of money units as a USD decimal string."""
-    return _render(Fraction(amount, _MONEY_PER_USD))
+    return format_scaled(amount, MONEY_DECIMALS)
 
 
 def parse_money(value: Decimal | str | int) -> int:
@@ -89,6 +109,8 @@ class AssetSpec:
     lot_size: Fraction
     name: str = ""
     money_per_tick_lot: int = field(init=False)
+    _price_scale: tuple[int, int] = field(init=False, repr=False, compare=False)
+    _quantity_scale: tuple[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.tick_size <= 0 or self.lot_size <= 0:
@@ -100,6 +122,8 @@ class AssetSpec:
                 "tick_size × lot_size must be a multiple of 0.00000001 USD",
             )
         object.__setattr__(self, "money_per_tick_lot", notional.numerator)
+        object.__setattr__(self, "_price_scale", _decimal_scale(self.tick_size))
+        object.__setattr__(self, "_quantity_scale", _decimal_scale(self.lot_size))
 
     @classmethod
     def create(cls, asset_id: str, tick_size: Decimal | str, lot_size: Decimal | str, name: str = "") -> AssetSpec:
@@ -131,11 +155,13 @@ class AssetSpec:
 
     def format_price(self, ticks: int) -> str:
         """Render integer ticks as a decimal price string."""
-        return _render(ticks * self.tick_size)
+        mantissa, places = self._price_scale
+        return format_scaled(ticks * mantissa, places)
 
     def format_quantity(self, lots: int) -> str:
         """Render integer lots as a decimal quantity string."""
-        return _render(lots * self.lot_size)
+        mantissa, places = self._quantity_scale
+        return format_scaled(lots * mantissa, places)
 
     def notional(self, price: int, quantity: int) -> int:
         """Return the money value of `quantity` lots at `price` ticks."""
@@ -150,3 +176,13 @@ class AssetSpec:
         """Decode what `to_record` made."""
         asset_id, tick_size, lot_size, name = record
         return cls.create(asset_id, tick_size, lot_size, name)
+
+
+def format_fraction(value: Fraction, max_places: int = 12) -> str:
+    """Render a ratio (an average price, a share): exact when it terminates within `max_places`
+    decimals, else rounded half-even at `max_places` — averages need not be whole ticks."""
+    scaled = value * 10**max_places
+    whole, rest = divmod(scaled.numerator, scaled.denominator)
+    if rest * 2 > scaled.denominator or (rest * 2 == scaled.denominator and whole % 2):
+        whole += 1
+    return format_scaled(whole, max_places)

@@ -1,0 +1,90 @@
+"""`order-service`: serve the HTTP API (more operator commands come with their issues)."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from gateway.settings import Settings
+
+log = logging.getLogger("order_service")
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """Hold an exclusive lock on the data directory for this process's life."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(data_dir / "service.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        os.close(descriptor)
+        raise AlreadyRunning(
+            f"another order-service (pid {holder or 'unknown'}) is already running on data directory "
+            f"{data_dir}; stop it first or choose another ORDER_SERVICE_DATA_DIR") from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    return descriptor
+
+
+def admin_token(settings: Settings) -> str:
+    """Return the admin token: the environment's, else the one kept in the data directory."""
+    if settings.admin_token:
+        return settings.admin_token
+    path = settings.data_dir / "admin_token"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as token_file:
+            token_file.write(secrets.token_urlsafe(32))
+        log.info("generated an admin token; it is in %s (mode 0600)", path)
+    else:
+        log.info("the admin token is in %s", path)
+    return path.read_text().strip()
+
+
+def serve() -> int:
+    """Recover from the journals and serve the HTTP API until SIGTERM."""
+    import uvicorn
+
+    from actors.remote import start_ray
+    from gateway.app import create_app
+    from gateway.runtime import Runtime
+
+    settings = Settings.from_environment()
+    try:
+        lock_data_dir(settings.data_dir)
+    except AlreadyRunning as error:
+        print(f"order-service: {error}", file=sys.stderr)
+        return 2
+    token = admin_token(settings)
+    log.info("data directory %s, journal fsync %s, %s", settings.data_dir, "on" if settings.sync else "off",
+             f"joining Ray at {settings.ray_address}" if settings.ray_address else "starting a local Ray")
+    start_ray(settings.data_dir, settings.namespace)
+    runtime = Runtime(settings, token, owns_ray=settings.ray_address is None)
+    uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level="info",
+                access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="order-service", description="Order matching service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the HTTP API (configured by ORDER_SERVICE_* variables)")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if arguments.command == "serve":
+        return serve()
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Dependencies shared by the routes: the ready service and who is calling."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.errors import ApiError, not_ready
+from gateway.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="An API key, or the admin token on admin routes")
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _ready_runtime(runtime: Annotated[Runtime, Depends(_runtime)]) -> Runtime:
+    if not runtime.ready:
+        raise not_ready()
+    return runtime
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials:
+        raise _unauthorized("A bearer token is required")
+    return credentials.credentials
+
+
+def _is_admin(runtime: Runtime, token: str) -> bool:
+    return hmac.compare_digest(token.encode(), runtime.admin_token.encode())
+
+
+async def _current_user(runtime: Annotated[Runtime, Depends(_ready_runtime)],
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    token = _token(credentials)
+    username = await runtime.authenticate(token)
+    if username is None:
+        if _is_admin(runtime, token):
+            raise ApiError(403, "FORBIDDEN", "The admin token is not a user's API key")
+        raise _unauthorized("The token is not valid")
+    return username
+
+
+async def _admin(runtime: Annotated[Runtime, Depends(_ready_runtime)],
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    token = _token(credentials)
+    if _is_admin(runtime, token):
+        return
+    if await runtime.authenticate(token) is not None:
+        raise ApiError(403, "FORBIDDEN", "Admin routes need the admin token")
+    raise _unauthorized("The token is not valid")
+
+
+Service = Annotated[Runtime, Depends(_ready_runtime)]
+CurrentUser = Annotated[str, Depends(_current_user)]
+Admin = Annotated[None, Depends(_admin)]

@@ -1,0 +1,119 @@
+"""Every error answer, in the envelope of API.md, mapped in one place.
+
+`RejectReason` values from the engine and actors become an HTTP status and
+an error code here and nowhere else. FastAPI's validation errors and
+Starlette's HTTP errors are rewritten into the same envelope; anything
+unexpected is a 500 that carries no traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ray
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine import Rejected
+from gateway.responses import envelope_response
+
+log = logging.getLogger(__name__)
+
+# RejectReason value -> (HTTP status, error code, message)
+REJECTIONS: dict[str, tuple[int, str, str]] = {
+    "INSUFFICIENT_BALANCE": (422, "INSUFFICIENT_BALANCE", "Insufficient balance"),
+    "UNKNOWN_ASSET": (422, "UNKNOWN_ASSET", "Unknown asset"),
+    "INVALID_TICK_SIZE": (422, "INVALID_TICK_SIZE", "Price is not a multiple of the asset's tick size"),
+    "INVALID_LOT_SIZE": (422, "INVALID_LOT_SIZE", "Quantity is not a multiple of the asset's lot size"),
+    "INVALID_PRICE": (422, "INVALID_PRICE", "Invalid price"),
+    "INVALID_QUANTITY": (422, "INVALID_QUANTITY", "Invalid quantity"),
+    "INVALID_AMOUNT": (422, "INVALID_AMOUNT", "Invalid amount"),
+    "INVALID_ASSET_SPEC": (422, "INVALID_ASSET_SPEC", "tick_size × lot_size must be a multiple of 0.00000001 USD"),
+    "INVALID_ORDER": (422, "INVALID_ORDER", "Invalid order"),
+    "USER_EXISTS": (409, "USER_EXISTS", "User already exists"),
+    "ASSET_EXISTS": (409, "ASSET_EXISTS", "Asset already exists"),
+    "UNKNOWN_USER": (404, "USER_NOT_FOUND", "User not found"),
+    "DUPLICATE_CLIENT_ORDER_ID": (409, "DUPLICATE_CLIENT_ORDER_ID", "client_order_id was used before"),
+    "ORDER_NOT_FOUND": (404, "ORDER_NOT_FOUND", "Order not found"),
+    "ORDER_NOT_OPEN": (409, "ORDER_NOT_OPEN", "Order is not open"),
+}
+
+_HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+               405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+               503: "NOT_READY"}
+
+
+class ApiError(Exception):
+    """An answer other than success: status, machine code, message, details, and maybe data."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None, data: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.data = data
+        self.headers = headers
+
+    @classmethod
+    def rejected(cls, reason: str, details: Any = None, data: Any = None) -> ApiError:
+        """Map a RejectReason value to its answer."""
+        status, code, message = REJECTIONS.get(reason, (422, reason, reason.replace("_", " ").capitalize()))
+        return cls(status, code, message, details, data)
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+def not_ready() -> ApiError:
+    return ApiError(503, "NOT_READY", "The service is recovering; try again shortly",
+                    headers={"Retry-After": "1"})
+
+
+def unavailable() -> ApiError:
+    return ApiError(503, "SERVICE_UNAVAILABLE",
+                    "A part of the service restarted while handling this request; the outcome is "
+                    "unknown: retry with the same client_order_id", headers={"Retry-After": "1"})
+
+
+def error_response(error: ApiError):
+    return envelope_response(
+        error.status, False, error.message, error.data,
+        error={"code": error.code, "details": error.details}, headers=error.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error in the envelope."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError):
+        return error_response(error)
+
+    @app.exception_handler(Rejected)
+    async def rejected(_: Request, error: Rejected):
+        return error_response(ApiError.rejected(error.reason.value, details=error.message))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError):
+        details = [{"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
+                   for item in error.errors()]
+        return error_response(ApiError(422, "VALIDATION_ERROR", "The request is not valid", details))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException):
+        code = _HTTP_CODES.get(error.status_code, f"HTTP_{error.status_code}")
+        message = error.detail if isinstance(error.detail, str) else code.replace("_", " ").capitalize()
+        return error_response(ApiError(error.status_code, code, message, headers=error.headers))
+
+    @app.exception_handler(ray.exceptions.RayActorError)
+    @app.exception_handler(ray.exceptions.ActorUnavailableError)
+    async def actor_restarting(_: Request, error: Exception):
+        return error_response(unavailable())
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception):
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+        return error_response(ApiError(500, "INTERNAL_ERROR", "Internal server error"))

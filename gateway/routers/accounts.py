@@ -1,0 +1,124 @@
+"""The caller's balances, transactions and portfolio."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from fractions import Fraction
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from engine import USD
+from gateway.deps import CurrentUser, Service
+from gateway.exact_json import ExactJSONRoute
+from gateway.errors import ApiError
+from gateway.models.accounts import (
+    AssetBalanceData, AssetBalancesData, AssetTransactionHistoryData, PortfolioData,
+)
+from gateway.models.common import ERROR_RESPONSES, Envelope
+from gateway.responses import ok, utc_now_iso
+from gateway.routers.mapping import micros
+from gateway.views import current_price, decimal, format_fraction, iso_or_none, transaction_data
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES,
+                   route_class=ExactJSONRoute)
+_MONEY = Fraction(1, 10**8)
+
+
+async def _holdings(service, username: str) -> list[dict]:
+    """Every balance row of the user, USD first, with prices and exact values as Fractions."""
+    balances = await service.client.balances(username)
+    summaries = await service.client.summaries()
+    rows = []
+    usd = balances.get(USD, (0, 0, 0))
+    rows.append({"asset_id": USD, "available": usd[0] * _MONEY, "locked": usd[1] * _MONEY,
+                 "price": Fraction(1), "updated": usd[2]})
+    for asset_id in sorted(balances):
+        if asset_id == USD:
+            continue
+        spec = await service.spec(asset_id)
+        available, held, updated = balances[asset_id]
+        rows.append({"asset_id": asset_id, "available": available * spec.lot_size,
+                     "locked": held * spec.lot_size, "price": current_price(spec, summaries.get(asset_id)),
+                     "updated": updated})
+    return rows
+
+
+def _balance_row(username: str, row: dict) -> dict:
+    quantity = row["available"] + row["locked"]
+    return {"username": username, "asset_id": row["asset_id"], "quantity": decimal(quantity),
+            "available": decimal(row["available"]), "locked": decimal(row["locked"]),
+            "current_price": decimal(row["price"]), "market_value": decimal(quantity * row["price"]),
+            "last_updated": iso_or_none(row["updated"])}
+
+
+@router.get("/balances", response_model=Envelope[AssetBalancesData])
+async def list_balances(username: CurrentUser, service: Service,
+                        limit: Annotated[int, Query(ge=1, le=100)] = 100,
+                        offset: Annotated[int, Query(ge=0)] = 0):
+    """Every balance of the caller, USD first."""
+    rows = await _holdings(service, username)
+    total = sum((row["available"] + row["locked"]) * row["price"] for row in rows)
+    page = rows[offset:offset + limit]
+    return ok({"username": username, "asset_balances": [_balance_row(username, row) for row in page],
+               "total_count": len(rows), "total_market_value": decimal(Fraction(total)),
+               "has_more": offset + limit < len(rows)})
+
+
+@router.get("/balances/{asset_id}", response_model=Envelope[AssetBalanceData])
+async def get_balance(asset_id: str, username: CurrentUser, service: Service):
+    """One balance of the caller; an asset never held answers zeros."""
+    if asset_id != USD and await service.spec(asset_id) is None:
+        raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found", details=asset_id)
+    rows = {row["asset_id"]: row for row in await _holdings(service, username)}
+    row = rows.get(asset_id)
+    if row is None:
+        spec = await service.spec(asset_id)
+        summaries = await service.client.summaries()
+        row = {"asset_id": asset_id, "available": Fraction(0), "locked": Fraction(0),
+               "price": current_price(spec, summaries.get(asset_id)), "updated": 0}
+    return ok(_balance_row(username, row))
+
+
+@router.get("/transactions/{asset_id}", response_model=Envelope[AssetTransactionHistoryData])
+async def list_transactions(
+    asset_id: str, username: CurrentUser, service: Service,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    transaction_type: Literal["BUY", "SELL"] | None = None,
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
+):
+    """The caller's fills in one asset, newest first."""
+    spec = await service.spec(asset_id)
+    if spec is None:
+        raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found", details=asset_id)
+    filters = {"transaction_type": transaction_type, "start": micros(start_date), "end": micros(end_date)}
+    items, total, has_more = await service.client.transactions(username, asset_id, filters, limit, offset)
+    return ok({"username": username, "asset_id": asset_id,
+               "transactions": [transaction_data(item, spec) for item in items],
+               "total_count": total, "has_more": has_more})
+
+
+@router.get("/portfolio", response_model=Envelope[PortfolioData])
+async def portfolio(username: CurrentUser, service: Service):
+    """The caller's USD, holdings at current prices, and each one's share of the whole."""
+    rows = await _holdings(service, username)
+    usd = rows[0]["available"] + rows[0]["locked"]
+    held = [row for row in rows[1:] if row["available"] + row["locked"] > 0]
+    values = [(row["available"] + row["locked"]) * row["price"] for row in held]
+    total_assets = sum(values, Fraction(0))
+    total = usd + total_assets
+    assets = []
+    for row, value in zip(held, values):
+        quantity = row["available"] + row["locked"]
+        share = value * 100 / total if total else Fraction(0)
+        assets.append({"asset_id": row["asset_id"], "quantity": decimal(quantity),
+                       "current_price": decimal(row["price"]), "market_value": decimal(value),
+                       "percentage": format_fraction(share, 4), "last_updated": iso_or_none(row["updated"])})
+    return ok({"username": username, "usd_balance": decimal(usd), "total_asset_value": decimal(total_assets),
+               "total_portfolio_value": decimal(total), "asset_count": len(assets), "assets": assets,
+               "last_updated": utc_now_iso()})
+
+
+

@@ -1,0 +1,83 @@
+"""Admin: users and their API keys, assets, deposits and withdrawals."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from fastapi import APIRouter
+
+from engine import USD, AssetSpec, parse_money
+from gateway.deps import Admin, Service
+from gateway.exact_json import ExactJSONRoute
+from gateway.errors import ApiError
+from gateway.models.admin import (
+    AssetCreateRequest, BalanceChangeData, BalanceChangeRequest, UserCreatedData, UserCreateRequest,
+)
+from gateway.models.common import ERROR_RESPONSES, Envelope
+from gateway.models.market import AssetData
+from gateway.responses import ok
+from gateway.routers.mapping import within_deadline
+from gateway.runtime import hash_key
+from gateway.views import asset_data, money
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=ERROR_RESPONSES,
+                   route_class=ExactJSONRoute)
+
+
+@router.post("/users", status_code=201, response_model=Envelope[UserCreatedData])
+async def create_user(body: UserCreateRequest, _: Admin, service: Service):
+    """Create a user and its API key; the key is shown only in this answer."""
+    api_key = secrets.token_urlsafe(32)
+    refused = await within_deadline(
+        service.client.create_user(body.username, hash_key(api_key), time.time_ns() // 1000))
+    if refused:
+        raise ApiError.rejected(refused, details=body.username)
+    return ok({"username": body.username, "api_key": api_key}, "User created", 201)
+
+
+@router.post("/assets", status_code=201, response_model=Envelope[AssetData])
+async def create_asset(body: AssetCreateRequest, _: Admin, service: Service):
+    """Define an asset that trades against USD."""
+    if body.asset_id == USD:
+        raise ApiError(422, "INVALID_ASSET", "USD is the built-in quote currency")
+    spec = AssetSpec.create(body.asset_id, body.tick_size, body.lot_size, body.name)
+    refused = await within_deadline(service.client.create_asset(spec.to_record()))
+    if refused:
+        raise ApiError.rejected(refused, details=body.asset_id)
+    service.remember_asset(spec)
+    return ok(asset_data(spec, None), "Asset created", 201)
+
+
+@router.post("/deposits", status_code=201, response_model=Envelope[BalanceChangeData])
+async def deposit(body: BalanceChangeRequest, _: Admin, service: Service):
+    """Credit a user's available balance."""
+    return await _change(service, body, "deposit")
+
+
+@router.post("/withdrawals", status_code=201, response_model=Envelope[BalanceChangeData])
+async def withdraw(body: BalanceChangeRequest, _: Admin, service: Service):
+    """Debit a user's available balance (never what open orders hold)."""
+    return await _change(service, body, "withdraw")
+
+
+async def _change(service, body: BalanceChangeRequest, kind: str):
+    if not await service.client.user_exists(body.username):
+        raise ApiError(404, "USER_NOT_FOUND", "User not found", details=body.username)
+    if body.asset_id == USD:
+        amount, render = parse_money(body.amount), money
+    else:
+        spec = await service.spec(body.asset_id)
+        if spec is None:
+            raise ApiError.rejected("UNKNOWN_ASSET", details=body.asset_id)
+        amount, render = spec.amount_to_lots(body.amount), spec.format_quantity
+    if amount <= 0:
+        raise ApiError(422, "INVALID_AMOUNT", "amount must be greater than 0")
+    status, payload = await within_deadline(
+        service.client.adjust_balance(kind, body.username, body.asset_id, amount))
+    if status != "ok":
+        raise ApiError.rejected(payload)
+    available, held, _ = payload
+    return ok({"username": body.username, "asset_id": body.asset_id, "quantity": render(available + held),
+               "available": render(available), "locked": render(held)},
+              "Deposit recorded" if kind == "deposit" else "Withdrawal recorded", 201)

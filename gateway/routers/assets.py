@@ -1,0 +1,65 @@
+"""Public market data: assets, order book depth, the trade tape."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gateway.deps import Service
+from gateway.exact_json import ExactJSONRoute
+from gateway.errors import ApiError
+from gateway.models.common import ERROR_RESPONSES, Envelope
+from gateway.models.market import AssetData, OrderBookData, TradeData
+from gateway.responses import iso_from_micros, ok
+from gateway.views import asset_data
+
+router = APIRouter(prefix="/api/v1/assets", tags=["market data"], responses=ERROR_RESPONSES,
+                   route_class=ExactJSONRoute)
+
+
+@router.get("", response_model=Envelope[list[AssetData]])
+async def list_assets(service: Service):
+    """Every asset with its last price and best bid and ask."""
+    await service.refresh_assets()
+    summaries = await service.client.summaries()
+    specs = sorted(service.known_specs().values(), key=lambda spec: spec.asset_id)
+    return ok([asset_data(spec, summaries.get(spec.asset_id)) for spec in specs])
+
+
+async def _spec(service, asset_id: str):
+    spec = await service.spec(asset_id)
+    if spec is None:
+        raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found", details=asset_id)
+    return spec
+
+
+@router.get("/{asset_id}", response_model=Envelope[AssetData])
+async def get_asset(asset_id: str, service: Service):
+    """One asset."""
+    spec = await _spec(service, asset_id)
+    summaries = await service.client.summaries()
+    return ok(asset_data(spec, summaries.get(asset_id)))
+
+
+@router.get("/{asset_id}/book", response_model=Envelope[OrderBookData])
+async def get_book(asset_id: str, service: Service, depth: Annotated[int, Query(ge=1, le=1000)] = 20):
+    """Aggregated price levels, best first."""
+    spec = await _spec(service, asset_id)
+    sequence, bids, asks = await service.client.depth(asset_id, depth)
+
+    def levels(rows):
+        return [{"price": spec.format_price(price), "quantity": spec.format_quantity(quantity),
+                 "order_count": count} for price, quantity, count in rows]
+
+    return ok({"asset_id": asset_id, "sequence": sequence, "bids": levels(bids), "asks": levels(asks)})
+
+
+@router.get("/{asset_id}/trades", response_model=Envelope[list[TradeData]])
+async def get_trades(asset_id: str, service: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 50):
+    """The latest trades, newest first."""
+    spec = await _spec(service, asset_id)
+    trades = await service.client.trades(asset_id, limit)
+    return ok([{"trade_id": f"{asset_id}-{trade[0]}", "price": spec.format_price(trade[1]),
+                "quantity": spec.format_quantity(trade[2]), "taker_side": trade[3],
+                "timestamp": iso_from_micros(trade[8])} for trade in trades])

@@ -1,0 +1,52 @@
+"""Health probes: plain JSON, no envelope, no authentication."""
+
+from __future__ import annotations
+
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Request
+
+from gateway.responses import plain_json, utc_now_iso
+
+router = APIRouter(tags=["health"])
+
+try:
+    VERSION = version("order-service")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    VERSION = "0.0.0"
+
+
+@router.get("/health")
+async def health(request: Request):
+    """Overall state: recovery, journal and actors."""
+    runtime = request.app.state.runtime
+    status = "healthy" if runtime.ready else ("unhealthy" if runtime.failure else "starting")
+    config = runtime.config
+    return plain_json({
+        "status": status,
+        "timestamp": utc_now_iso(),
+        "service": "order-service",
+        "version": VERSION,
+        "uptime": round(time.monotonic() - runtime.started_at, 3),
+        "database": {"type": "lmdb", "status": "recovered" if runtime.ready else "recovering",
+                     "sync": config.sync, "path": str(config.journal_path("")),
+                     "recovery_seconds": runtime.recovery_seconds, "error": runtime.failure},
+        "actors": {"account_shards": config.shard_count, "book_actors": config.book_actor_count,
+                   "namespace": config.namespace, "ready": runtime.ready},
+    })
+
+
+@router.get("/health/ready")
+async def ready(request: Request):
+    """200 once recovery is done, 503 before."""
+    runtime = request.app.state.runtime
+    body = {"status": "ready" if runtime.ready else "not_ready", "timestamp": utc_now_iso(),
+            "recovery_seconds": runtime.recovery_seconds}
+    return plain_json(body, 200 if runtime.ready else 503)
+
+
+@router.get("/health/live")
+async def live():
+    """200 while the process serves."""
+    return plain_json({"status": "alive", "timestamp": utc_now_iso()})

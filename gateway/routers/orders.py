@@ -1,0 +1,104 @@
+"""Orders: place, batch, get, list, cancel — the caller's own orders only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from engine import AssetSpec, Rejected
+from gateway.deps import CurrentUser, Service
+from gateway.exact_json import ExactJSONRoute
+from gateway.errors import ApiError
+from gateway.models.common import ERROR_RESPONSES, Envelope
+from gateway.models.orders import (
+    OrderBatchData, OrderBatchRequest, OrderCreateRequest, OrderData, OrderListData,
+    OrderStatusName, OrderTypeName,
+)
+from gateway.responses import ok
+from gateway.routers.mapping import micros, order_request, outcome, parse_order_id, within_deadline
+from gateway.views import order_data
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"], responses=ERROR_RESPONSES,
+                   route_class=ExactJSONRoute)
+
+
+@router.post("", status_code=201, response_model=Envelope[OrderData])
+async def create_order(body: OrderCreateRequest, username: CurrentUser, service: Service):
+    """Place a market or limit order; answer once it and its matching are journaled."""
+    spec, request = await order_request(service, username, body)
+    result = await within_deadline(service.client.place_order(request))
+    return ok(outcome(result, spec), "Order placed", 201)
+
+
+@router.post("/batch", response_model=Envelope[OrderBatchData])
+async def create_orders(body: OrderBatchRequest, username: CurrentUser, service: Service):
+    """Place up to 100 orders, each independent of the others; results in request order."""
+    results: list = [None] * len(body.orders)
+    requests: list[tuple] = []
+    positions: list[tuple[int, AssetSpec]] = []
+    for position, order in enumerate(body.orders):
+        try:
+            spec, request = await order_request(service, username, order)
+        except Rejected as rejected:
+            results[position] = _failure(ApiError.rejected(rejected.reason.value, rejected.message))
+            continue
+        except ApiError as error:
+            results[position] = _failure(error)
+            continue
+        requests.append(request)
+        positions.append((position, spec))
+    if requests:
+        answers = await within_deadline(service.client.place_orders(username, requests))
+        for (position, spec), answer in zip(positions, answers):
+            try:
+                results[position] = {"success": True, "data": outcome(answer, spec)}
+            except ApiError as error:
+                results[position] = _failure(error)
+    return ok({"results": results}, "Batch processed")
+
+
+def _failure(error: ApiError) -> dict:
+    return {"success": False, "data": error.data, "error": {"code": error.code, "message": error.message,
+                                                            "details": error.details}}
+
+
+@router.get("/{order_id}", response_model=Envelope[OrderData])
+async def get_order(order_id: str, username: CurrentUser, service: Service):
+    """Return one of the caller's orders."""
+    record = await service.client.get_order(username, parse_order_id(order_id))
+    if record is None:
+        raise ApiError.rejected("ORDER_NOT_FOUND")
+    return ok(order_data(record, await service.spec(record[2])))
+
+
+@router.get("", response_model=Envelope[OrderListData])
+async def list_orders(
+    username: CurrentUser, service: Service,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    order_type: OrderTypeName | None = None,
+    status: OrderStatusName | None = None,
+    asset_id: Annotated[str | None, Query(min_length=1, max_length=10)] = None,
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
+):
+    """List the caller's orders, newest first, with filters."""
+    filters = {"order_type": order_type.value if order_type else None,
+               "status": status.value if status else None, "asset_id": asset_id,
+               "start": micros(start_date), "end": micros(end_date)}
+    records, total, has_more = await service.client.list_orders(username, filters, limit, offset)
+    orders = [order_data(record, await service.spec(record[2])) for record in records]
+    return ok({"username": username, "orders": orders, "total_count": total, "has_more": has_more})
+
+
+@router.delete("/{order_id}", response_model=Envelope[OrderData])
+async def cancel_order(order_id: str, username: CurrentUser, service: Service):
+    """Cancel the rest of an open order and release its hold."""
+    result = await within_deadline(service.client.cancel_order(username, parse_order_id(order_id)))
+    status, reason, record = result
+    if status != "ok":
+        spec = await service.spec(record[2]) if record is not None else None
+        raise ApiError.rejected(reason, data=order_data(record, spec) if record is not None else None)
+    return ok(order_data(record, await service.spec(record[2])), "Order cancelled")

@@ -1,0 +1,107 @@
+"""What a gateway process holds while it serves: the actor facade and small caches.
+
+Caches hold only what never changes once written: asset definitions, and the
+username behind an API key hash. A miss asks the registry, so several gateway
+processes over the same actors stay correct.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+
+import ray
+
+from actors.client import ServiceClient
+from actors.remote import kill_actors
+from engine import AssetSpec
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+
+def hash_key(token: str) -> str:
+    """Hash an API key for storage and lookup (the keys are long and random)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Runtime:
+    """The running service as the routes see it."""
+
+    def __init__(self, settings: Settings, admin_token: str, owns_ray: bool) -> None:
+        self.settings = settings
+        self.admin_token = admin_token
+        self.owns_ray = owns_ray
+        self.config = settings.service_config()
+        self.client: ServiceClient | None = None
+        self.ready = False
+        self.started_at = time.monotonic()
+        self.recovery_seconds: float | None = None
+        self.failure: str | None = None
+        self._specs: dict[str, AssetSpec] = {}
+        self._users: dict[str, str] = {}
+        self._recovery: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Create or find the actors and recover them in the background."""
+        self.client = ServiceClient(self.config)
+        self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        started = time.monotonic()
+        try:
+            await self.client.wait_ready()
+            await self.refresh_assets()
+        except Exception as error:  # readiness stays false and /health says why
+            self.failure = f"{type(error).__name__}: {error}"
+            log.exception("recovery failed")
+            return
+        self.recovery_seconds = time.monotonic() - started
+        self.ready = True
+        log.info("recovered and ready in %.2fs", self.recovery_seconds)
+
+    async def refresh_assets(self) -> None:
+        for record in await self.client.assets():
+            spec = AssetSpec.from_record(record)
+            self._specs[spec.asset_id] = spec
+
+    async def spec(self, asset_id: str) -> AssetSpec | None:
+        """Return an asset's definition, asking the registry on a miss."""
+        spec = self._specs.get(asset_id)
+        if spec is None:
+            await self.refresh_assets()
+            spec = self._specs.get(asset_id)
+        return spec
+
+    def known_specs(self) -> dict[str, AssetSpec]:
+        return self._specs
+
+    def remember_asset(self, spec: AssetSpec) -> None:
+        self._specs[spec.asset_id] = spec
+
+    async def authenticate(self, token: str) -> str | None:
+        """Return the username whose API key this is, or None."""
+        key_hash = hash_key(token)
+        username = self._users.get(key_hash)
+        if username is None:
+            username = await self.client.authenticate(key_hash)
+            if username is not None:
+                self._users[key_hash] = username
+        return username
+
+    async def close(self) -> None:
+        """Flush every journal and stop the actors (when this process started Ray)."""
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
+        if self.client is not None and self.owns_ray:
+            try:
+                await asyncio.wait_for(self.client.flush(), timeout=10)
+            except Exception:
+                log.warning("could not flush every journal before stopping", exc_info=True)
+            kill_actors(self.config)
+        if self.owns_ray and ray.is_initialized():
+            ray.shutdown()

@@ -1,0 +1,61 @@
+"""The service's configuration, read once from the environment (see API.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from actors.config import ServiceConfig
+
+
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `order-service serve` needs to know."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./data")
+    admin_token: str | None = None
+    sync: bool = True
+    ray_address: str | None = None
+    shard_count: int | None = None
+    book_actor_count: int | None = None
+    namespace: str = "order-service"
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read the ORDER_SERVICE_* variables and RAY_ADDRESS."""
+        env = os.environ if environ is None else environ
+
+        def optional_int(name: str) -> int | None:
+            return int(env[name]) if env.get(name) else None
+
+        return cls(
+            host=env.get("ORDER_SERVICE_HOST", "127.0.0.1"),
+            port=int(env.get("ORDER_SERVICE_PORT", "8000")),
+            data_dir=Path(env.get("ORDER_SERVICE_DATA_DIR", "./data")).resolve(),
+            admin_token=env.get("ORDER_SERVICE_ADMIN_TOKEN") or None,
+            sync=_flag(env.get("ORDER_SERVICE_SYNC", "true")),
+            ray_address=env.get("RAY_ADDRESS") or None,
+            shard_count=optional_int("ORDER_SERVICE_SHARDS"),
+            book_actor_count=optional_int("ORDER_SERVICE_BOOK_ACTORS"),
+            namespace=env.get("ORDER_SERVICE_NAMESPACE", "order-service"),
+        )
+
+    def service_config(self) -> ServiceConfig:
+        counts = {}
+        if self.shard_count:
+            counts["shard_count"] = self.shard_count
+        if self.book_actor_count:
+            counts["book_actor_count"] = self.book_actor_count
+        return ServiceConfig(data_dir=self.data_dir, sync=self.sync, namespace=self.namespace, **counts)
