@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import select
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,15 +41,10 @@ class RunningService:
         return self.client
 
     async def stop(self) -> None:
-        """Kill every actor for good and wait until each is gone (its journal lock freed)."""
-        handles = [self.client.registry, *self.client.shards, *self.client.books]
+        """Kill every actor for good and wait until each process is gone (its journal lock freed)."""
+        pids = await self.pids()
         kill_actors(self.config)
-        for handle in handles:
-            try:
-                while True:
-                    await handle.pid.remote()
-            except ray.exceptions.RayActorError:
-                pass
+        await asyncio.to_thread(wait_for_exit, pids.values())
 
     async def restart(self) -> ServiceClient:
         await self.stop()
@@ -58,6 +55,20 @@ class RunningService:
                    **{f"shard-{i}": h for i, h in enumerate(self.client.shards)},
                    **{f"book-{i}": h for i, h in enumerate(self.client.books)}}
         return {name: await call_with_retry(handle.pid.remote, lambda: None) for name, handle in handles.items()}
+
+
+def wait_for_exit(pids, timeout: float = 60.0) -> None:
+    """Block until every process has exited (a pidfd turns readable when its process is gone)."""
+    for pid in pids:
+        try:
+            descriptor = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            readable, _, _ = select.select([descriptor], [], [], timeout)
+            assert readable, f"process {pid} did not exit"
+        finally:
+            os.close(descriptor)
 
 
 async def setup_market(client: ServiceClient, users: list[str], assets: list[str], usd: int = 100_000,

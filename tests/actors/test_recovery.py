@@ -9,6 +9,7 @@ import signal
 
 import pytest
 
+from actors.config import book_actor_for
 from tests.actors.service import Acknowledged, RunningService, random_requests, run, setup_market
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -85,6 +86,35 @@ def test_killing_one_actor_mid_load_recovers_with_invariants_intact(tmp_path, vi
         report = await client.audit()
         assert report["problems"] == []
         assert report["open_orders"] == report["resting_orders"]
+        await service.stop()
+
+    run(scenario())
+
+
+def test_restart_from_snapshots_and_later_events_rebuilds_the_same_state(tmp_path):
+    from journal import LmdbJournal
+
+    rng = random.Random(5)
+
+    async def scenario():
+        service = RunningService(tmp_path, snapshot_every=5)
+        client = await service.start()
+        await setup_market(client, USERS, ASSETS, usd=50_000, lots=1_000)
+        acknowledged = Acknowledged()
+        await load(client, rng, acknowledged, 300)
+        before = await client.audit()
+        balances_before = {user: await client.balances(user) for user in USERS}
+        await service.stop()
+        books = {f"book-{book_actor_for(asset_id, service.config.book_actor_count)}" for asset_id in ASSETS}
+        for stream in ["shard-0", "shard-1", *books]:
+            with LmdbJournal(service.config.journal_path(stream)) as journal:
+                assert journal.load_snapshot() is not None, stream
+        client = await service.start()
+        after = await client.audit()
+        assert after["problems"] == []
+        assert (after["totals"], after["open_orders"]) == (before["totals"], before["open_orders"])
+        assert {user: await client.balances(user) for user in USERS} == balances_before
+        assert await acknowledged.check_against(client) == []
         await service.stop()
 
     run(scenario())
