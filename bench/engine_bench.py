@@ -1,0 +1,448 @@
+"""Engine benchmark: our order book against the published Python peers, on one stream.
+
+    .venv/bin/python bench/engine_bench.py [--count 1000000] [--seed 42] [--repeats 3] [--skip-peers]
+
+Run from the repository root. The peers live in their own virtual
+environments, never in the project's: create them once with
+`bash bench/peers/setup.sh` (see that file); a peer whose venv is missing is
+skipped with a note.
+
+What it does:
+
+1. Generates the seeded stream of `bench/stream.py` (limits, market orders,
+   cancels; many users) once for our engine.
+2. Runs our engine in this process (`run_ours`, below), and each peer as a
+   subprocess under its own venv (`bench/peers/run_<peer>.py`, which
+   regenerates the identical stream from the same count and seed), `--repeats`
+   times, alternating engines within each round.
+3. Runs matching-engine once more with its self-trade prevention off: on the
+   same stream that must trade exactly what lightmatchingengine (which has no
+   notion of users) trades, which shows the two peers agree wherever their
+   rules agree.
+4. Prints one table (median messages/s over the repeats, trades, traded
+   quantity, p50/p99 latency per message, ratios), the volumes side by side
+   with the reason for every difference, the final best bid/ask of each
+   engine, and the conditions (CPU, cores, Python versions, stream size, seed
+   and mix).
+
+Every engine is measured the same way (see `bench/peers/common.py`): stream
+translated to the engine's own arguments before the clock, `perf_counter`
+around the whole loop, `perf_counter_ns` around each message's call(s).
+
+Target (issue 2): ours >= 1.5x the fastest peer's messages/s, with identical
+traded volume where the semantics agree (ours vs matching-engine, whose
+default self-trade rule is the same cancel-taker rule as ours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PEERS_DIR = os.path.join(HERE, "peers")
+VENVS = os.path.join(HERE, ".peers")
+if ROOT not in sys.path:
+    # Appended: an import path set by the caller (PYTHONPATH) wins.
+    sys.path.append(ROOT)
+sys.path.insert(0, PEERS_DIR)
+
+import common  # noqa: E402  (bench/peers/common.py)
+
+from bench.stream import generate, mix  # noqa: E402
+
+TARGET_RATIO = 1.5
+OURS = "ours"
+
+
+# ---------------------------------------------------------------------------
+# ADAPTER FOR OUR ENGINE. Written against the expected `engine` API:
+#
+#   book = OrderBook(AssetSpec("BENCH", tick_size="0.01", lot_size="1"))
+#   book.submit_limit(order_id, user, side, price, quantity,
+#                     time_in_force=TimeInForce.GTC, post_only=False) -> result with .trades
+#   book.submit_market(order_id, user, side, quantity) -> result with .trades   (IOC)
+#   book.cancel(order_id) -> an event, or a RejectReason (unknown id: a no-op)
+#   book.best_bid(), book.best_ask() -> int ticks or None
+#   each trade has .quantity (lots)
+#
+# The helpers below already bend to what engine/ looked like while this was
+# written (AssetSpec.create("BENCH", "0.01", "1"), str owners, the str
+# constants BUY/SELL, results that are a RejectReason on refusal,
+# book.open_order_count()). Adjust here (and only here) when the engine's API
+# settles. Keep the loop's shape: the same timing pattern is used for every peer.
+# ---------------------------------------------------------------------------
+
+def _our_user(user: int):
+    """Stream user (int) -> what our engine takes as an owner; applied before the clock."""
+    return f"u{user}"  # the engine's owner is a str (username); `return user` if it takes ints
+
+
+def _our_book():
+    """A fresh book for the bench asset (tick 0.01, lot 1)."""
+    from engine import AssetSpec, OrderBook
+
+    create = getattr(AssetSpec, "create", None)  # AssetSpec.create parses decimal strings
+    spec = create("BENCH", "0.01", "1") if create else AssetSpec("BENCH", tick_size="0.01", lot_size="1")
+    return OrderBook(spec)
+
+
+def _our_sides() -> tuple:
+    """(buy, sell) as our engine takes them: the plain str constants if it exports them."""
+    try:
+        from engine import BUY, SELL
+    except ImportError:
+        from engine import Side
+
+        return (Side.BUY, Side.SELL)
+    return (BUY, SELL)
+
+
+def run_ours(stream: list[tuple]) -> dict:
+    from engine import TimeInForce
+
+    try:
+        from engine import RejectReason
+    except ImportError:  # only used to count effective cancels
+        RejectReason = None
+
+    sides = _our_sides()
+    users: dict[int, object] = {}
+    prepared = []
+    for m in stream:  # translate before the clock
+        k = m[0]
+        if k == "L":
+            u = users.get(m[2])
+            if u is None:
+                u = users[m[2]] = _our_user(m[2])
+            prepared.append(("L", m[1], u, sides[m[3]], m[4], m[5]))
+        elif k == "M":
+            u = users.get(m[2])
+            if u is None:
+                u = users[m[2]] = _our_user(m[2])
+            prepared.append(("M", m[1], u, sides[m[3]], m[4]))
+        else:
+            prepared.append(("C", m[1]))
+    n = len(prepared)
+
+    book = _our_book()
+    submit_limit = book.submit_limit
+    submit_market = book.submit_market
+    cancel = book.cancel
+    # A str-valued enum: pass the plain str, as the engine's own defaults do.
+    GTC = TimeInForce.GTC.value if isinstance(TimeInForce.GTC, str) else TimeInForce.GTC
+    pc = time.perf_counter_ns
+    lat = [0] * n
+    trades = quantity = cancelled = rejected = 0
+    common.settle_gc()
+
+    i = 0
+    t0 = time.perf_counter()
+    for m in prepared:
+        k = m[0]
+        if k == "L":
+            s = pc()
+            r = submit_limit(m[1], m[2], m[3], m[4], m[5], time_in_force=GTC, post_only=False)
+            e = pc()
+        elif k == "M":
+            s = pc()
+            r = submit_market(m[1], m[2], m[3], m[4])
+            e = pc()
+        else:
+            s = pc()
+            c = cancel(m[1])
+            e = pc()
+            lat[i] = e - s
+            i += 1
+            if RejectReason is not None and not isinstance(c, RejectReason):
+                cancelled += 1
+            continue
+        lat[i] = e - s
+        i += 1
+        try:
+            tr = r.trades
+        except AttributeError:  # a RejectReason instead of a result: none expected on this stream
+            rejected += 1
+            continue
+        if tr:
+            trades += len(tr)
+            for t in tr:
+                quantity += t.quantity
+    seconds = time.perf_counter() - t0
+
+    try:
+        resting = len(book)
+    except TypeError:
+        count = getattr(book, "open_order_count", None)
+        resting = count() if count else None
+    return common.result(
+        OURS,
+        n,
+        seconds,
+        lat,
+        trades,
+        quantity,
+        "engine.OrderBook in process; self-trade prevention cancels the taker's remainder; "
+        "native market IOC",
+        best_bid=book.best_bid(),
+        best_ask=book.best_ask(),
+        resting_orders=resting,
+        cancels_done=cancelled if RejectReason is not None else None,
+        rejected=rejected,
+    )
+
+
+# --------------------------------------------------------------------------- peers
+
+PEERS = {
+    # name: (venv python, adapter script, extra args)
+    "lightmatchingengine": ("venv311", "run_lightmatchingengine.py", []),
+    "matching-engine": ("venv312", "run_matching_engine.py", []),
+}
+STP_NONE_CHECK = ("matching-engine (stp=none)", "venv312", "run_matching_engine.py", ["--stp", "none"])
+
+
+def _venv_python(venv: str) -> str:
+    return os.path.join(VENVS, venv, "bin", "python")
+
+
+def run_peer(venv: str, script: str, extra: list[str], count: int, seed: int, users: int) -> dict:
+    cmd = [_venv_python(venv), os.path.join(PEERS_DIR, script),
+           "--count", str(count), "--seed", str(seed), "--users", str(users), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{' '.join(cmd)} printed no JSON line:\n{proc.stdout[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def peer_version(venv: str) -> str:
+    try:
+        out = subprocess.run([_venv_python(venv), "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True, timeout=60)
+        return out.stdout.strip()
+    except OSError:
+        return "?"
+
+
+# --------------------------------------------------------------------------- report
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Median over repeats of the timings; the counts must agree between repeats."""
+    first = runs[0]
+    out = dict(first)
+    out["repeats"] = len(runs)
+    out["messages_per_s"] = statistics.median(r["messages_per_s"] for r in runs)
+    out["messages_per_s_all"] = [r["messages_per_s"] for r in runs]
+    out["seconds"] = statistics.median(r["seconds"] for r in runs)
+    out["p50_us"] = statistics.median(r["p50_us"] for r in runs)
+    out["p99_us"] = statistics.median(r["p99_us"] for r in runs)
+    keys = ("trades", "traded_quantity", "best_bid", "best_ask", "resting_orders")
+    out["deterministic"] = all(all(r.get(k) == first.get(k) for k in keys) for r in runs)
+    return out
+
+
+def fmt_rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def print_report(args, stream_mix: dict, results: dict[str, dict], extra: dict[str, dict],
+                 skipped: dict[str, str], versions: dict[str, str], load: list) -> dict:
+    ours = results.get(OURS)
+    peers = {k: v for k, v in results.items() if k != OURS}
+    fastest = max(peers.values(), key=lambda r: r["messages_per_s"]) if peers else None
+
+    print()
+    print("Engine benchmark: the same stream through every engine")
+    print("=" * 78)
+    hdr = f"{'engine':<28}{'python':>8}{'msg/s (median)':>16}{'trades':>10}{'traded qty':>13}{'p50 us':>9}{'p99 us':>9}{'ours/this':>10}"
+    print(hdr)
+    print("-" * len(hdr))
+    rows = list(results.values()) + list(extra.values())
+    for r in rows:
+        ratio = "-"
+        if ours and r is not ours and r["engine"] in peers:
+            ratio = f"{ours['messages_per_s'] / r['messages_per_s']:.2f}x"
+        print(f"{r['engine']:<28}{r['python']:>8}{fmt_rate(r['messages_per_s']):>16}{r['trades']:>10,}"
+              f"{r['traded_quantity']:>13,}{r['p50_us']:>9.2f}{r['p99_us']:>9.2f}{ratio:>10}")
+    print()
+    for r in rows:
+        spread = ", ".join(fmt_rate(x) for x in r.get("messages_per_s_all", [r["messages_per_s"]]))
+        det = "" if r.get("deterministic", True) else "   NOT DETERMINISTIC across repeats!"
+        print(f"  {r['engine']:<28} runs msg/s: {spread}{det}")
+    for name, why in skipped.items():
+        print(f"  {name:<28} SKIPPED: {why}")
+
+    verdict = None
+    print()
+    if ours and fastest:
+        ratio = ours["messages_per_s"] / fastest["messages_per_s"]
+        verdict = ratio >= TARGET_RATIO
+        print(f"Ours vs the fastest peer ({fastest['engine']}): {ratio:.3f}x "
+              f"(target >= {TARGET_RATIO}x): {'MET' if verdict else 'NOT MET'}")
+    elif not ours:
+        print("Ours: not measured (see the error above).")
+    else:
+        print("No peer measured: no ratio.")
+
+    # Volumes side by side.
+    print()
+    print("Traded volume (trades / quantity), and why it differs:")
+    for r in rows:
+        print(f"  {r['engine']:<28}{r['trades']:>10,} trades {r['traded_quantity']:>13,} lots"
+              f"   stp cancels: {r.get('stp_cancels', '-')}  effective cancels: {r.get('cancels_done', '-')}")
+    for r in rows:
+        if r.get("rejected"):
+            print(f"  WARNING: {r['engine']} rejected {r['rejected']:,} orders of this stream (none expected)")
+    me = results.get("matching-engine")
+    lme = results.get("lightmatchingengine")
+    me_none = extra.get(STP_NONE_CHECK[0])
+
+    def same(a, b):
+        return a["trades"] == b["trades"] and a["traded_quantity"] == b["traded_quantity"]
+
+    if ours and me:
+        print(f"  ours vs matching-engine (both cancel the taker on a self-trade): "
+              f"{'IDENTICAL' if same(ours, me) else 'DIFFERENT: the semantics agree here, so this is a bug in one of them'}")
+    if lme and me_none:
+        print(f"  lightmatchingengine vs matching-engine with stp=none (neither prevents self-trades): "
+              f"{'IDENTICAL' if same(lme, me_none) else 'DIFFERENT (unexpected)'}")
+    if lme and (ours or me):
+        ref = ours or me
+        print(f"  {ref['engine']} vs lightmatchingengine: "
+              f"{'identical' if same(ref, lme) else 'different'} - expected, lightmatchingengine has no users and "
+              f"lets an order trade with its own user's resting orders; ours and matching-engine cancel the "
+              f"incoming remainder instead (see stp cancels above). Market orders: lightmatchingengine has "
+              f"no IOC, emulated by price 0 + cancel of the remainder, which trades the same.")
+
+    print()
+    print("Final book (best bid / best ask, ticks; resting orders):")
+    for r in rows:
+        print(f"  {r['engine']:<28}{str(r.get('best_bid')):>8} / {str(r.get('best_ask')):<8}"
+              f"{'' if r.get('resting_orders') is None else format(r['resting_orders'], ','):>10}")
+
+    print()
+    print("Conditions:")
+    print(f"  CPU: {cpu_model()}; cores: {os.cpu_count()}; {platform.system()} {platform.release()}")
+    print(f"  Python: ours {platform.python_version()} ({sys.executable}); "
+          + "; ".join(f"{k} {v}" for k, v in versions.items()))
+    print(f"  stream: {args.count:,} messages, seed {args.seed}, {args.users} users; "
+          f"mix L {stream_mix['L']:,} / M {stream_mix['M']:,} / C {stream_mix['C']:,} "
+          f"({100 * stream_mix['L'] / max(1, args.count):.1f}% / {100 * stream_mix['M'] / max(1, args.count):.1f}% / "
+          f"{100 * stream_mix['C'] / max(1, args.count):.1f}%)")
+    print(f"  load average (1 min) at start / end: {load[0]:.2f} / {load[1]:.2f} "
+          f"(other work on this machine's {os.cpu_count()} cores shows up as noise between runs)")
+    print(f"  repeats: {args.repeats}, engines alternated within each round; figures are medians")
+    print("  timing: perf_counter around the whole loop (stream generated and translated before), "
+          "perf_counter_ns around each message's call(s) for p50/p99; GC on, input frozen")
+    for r in rows:
+        print(f"  {r['engine']}: {r.get('notes', '')}")
+    return {"verdict": verdict, "fastest_peer": fastest["engine"] if fastest else None}
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Engine benchmark: ours vs the published Python peers.")
+    p.add_argument("--count", type=int, default=1_000_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--users", type=int, default=1000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--skip-peers", action="store_true", help="run only our engine")
+    p.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of: " + ", ".join(PEERS))
+    p.add_argument("--no-stp-check", action="store_true",
+                   help="skip the extra matching-engine run with self-trade prevention off")
+    p.add_argument("--out", help="also write all figures as JSON to this file (e.g. bench/results/engine.json)")
+    args = p.parse_args(argv)
+
+    load = [os.getloadavg()[0]]
+    t = time.perf_counter()
+    stream = generate(args.count, args.seed, args.users)
+    stream_mix = mix(stream)
+    print(f"stream: {args.count:,} messages generated in {time.perf_counter() - t:.1f}s, mix {stream_mix}",
+          flush=True)
+
+    skipped: dict[str, str] = {}
+    versions: dict[str, str] = {}
+    peers: list[str] = []
+    if args.skip_peers:
+        skipped.update({name: "--skip-peers" for name in PEERS})
+    else:
+        for name in [x.strip() for x in args.peers.split(",") if x.strip()]:
+            if name not in PEERS:
+                p.error(f"unknown peer {name!r}")
+            venv = PEERS[name][0]
+            if not os.path.exists(_venv_python(venv)):
+                skipped[name] = f"no venv at bench/.peers/{venv} (run: bash bench/peers/setup.sh)"
+            else:
+                peers.append(name)
+                versions[name] = peer_version(venv)
+
+    runs: dict[str, list[dict]] = {OURS: []}
+    runs.update({name: [] for name in peers})
+    ours_failed = False
+    for rnd in range(1, args.repeats + 1):
+        if not ours_failed:
+            try:
+                r = run_ours(stream)
+                runs[OURS].append(r)
+                print(f"[round {rnd}] ours: {fmt_rate(r['messages_per_s'])} msg/s", flush=True)
+            except Exception as exc:  # the engine is still being written: report, go on with peers
+                import traceback
+
+                traceback.print_exc()
+                print(f"[round {rnd}] ours FAILED: {exc!r}; continuing with the peers", flush=True)
+                ours_failed = True
+        for name in peers:
+            venv, script, extra = PEERS[name]
+            r = run_peer(venv, script, extra, args.count, args.seed, args.users)
+            runs[name].append(r)
+            print(f"[round {rnd}] {name}: {fmt_rate(r['messages_per_s'])} msg/s", flush=True)
+
+    extra: dict[str, dict] = {}
+    if "matching-engine" in peers and "lightmatchingengine" in peers and not args.no_stp_check:
+        name, venv, script, xargs = STP_NONE_CHECK
+        r = run_peer(venv, script, xargs, args.count, args.seed, args.users)
+        print(f"[check] {name}: {fmt_rate(r['messages_per_s'])} msg/s", flush=True)
+        extra[name] = r
+
+    results = {name: summarize(rs) for name, rs in runs.items() if rs}
+    load.append(os.getloadavg()[0])
+    verdict = print_report(args, stream_mix, results, extra, skipped, versions, load)
+
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump({
+                "count": args.count, "seed": args.seed, "users": args.users, "repeats": args.repeats,
+                "mix": stream_mix, "cpu": cpu_model(), "cores": os.cpu_count(), "load_avg_1min": load,
+                "python": {"ours": platform.python_version(), **versions},
+                "results": results, "checks": extra, "skipped": skipped,
+                "runs": runs, **verdict,
+            }, f, indent=2)
+        print(f"\nwritten: {args.out}")
+    return 2 if ours_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Group commit: many small appends share one transaction and one fsync.
+
+`GroupCommitWriter` owns the writes of one journal: while it runs, nothing
+else may append to that journal. Callers `submit` events from any thread (or
+`await append(...)` from asyncio); each submission gets its sequence numbers
+at once, in submission order, and joins the open group. A single writer
+thread takes the oldest group and writes it with one `append_encoded` call,
+then resolves each submission's future with the last sequence of its events.
+
+Invariants:
+- Sequence numbers are gapless and follow submission order, and events become
+  durable in that order: a future resolves only after its events, and every
+  event submitted before them, are on disk.
+- Events are encoded at submission, in the caller's thread: an event that
+  cannot be encoded is refused there (TypeError) without taking a sequence,
+  and later changes to the caller's objects do not change what is written.
+- At most `max_queue` submissions wait; `submit` blocks and `append` awaits
+  while the queue is full (back-pressure). A group holds at most
+  `max_batch_events` events, unless one submission alone is larger.
+- After a failed write the writer trusts the journal no more: every waiting
+  future fails with that error and every later submission raises
+  JournalError. The owner restarts from what the journal holds.
+
+Groups are built as submissions arrive (records appended to one list, the
+futures to resolve kept beside them), so that between two fsyncs the writer
+thread does no Python work per submission except resolving thread futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from journal.codec import encode_record
+from journal.errors import JournalError
+from journal.protocol import Journal
+
+# An asyncio future and what to resolve it with: a sequence, None, or an error.
+_LoopSettlement = tuple["asyncio.Future[Any]", Any]
+
+
+class _Group:
+    """Submissions written together in one transaction, and whom to tell."""
+
+    __slots__ = ("first_sequence", "records", "futures", "loop_futures", "submissions")
+
+    def __init__(self, first_sequence: int) -> None:
+        self.first_sequence = first_sequence
+        self.records: list[bytes] = []
+        self.futures: list[tuple[Future[int], int]] = []
+        self.loop_futures: dict[asyncio.AbstractEventLoop, list[_LoopSettlement]] = {}
+        self.submissions = 0
+
+
+class GroupCommitWriter:
+    """The single writer of a journal, coalescing concurrent appends."""
+
+    def __init__(
+        self, journal: Journal, *, max_batch_events: int = 4096, max_queue: int = 1024
+    ) -> None:
+        if max_batch_events < 1 or max_queue < 1:
+            raise ValueError("max_batch_events and max_queue must be at least 1")
+        self._journal = journal
+        self._max_batch_events = max_batch_events
+        self._max_queue = max_queue
+        lock = threading.Lock()
+        self._work_ready = threading.Condition(lock)
+        self._space_free = threading.Condition(lock)
+        # Guarded by the lock above. The last group is the open one.
+        self._groups: deque[_Group] = deque()
+        self._queued_submissions = 0
+        self._next_sequence = journal.last_sequence() + 1
+        self._writer_waiting = False
+        self._space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._closing = False
+        self._failure: BaseException | None = None
+        # Written by the writer thread only: transactions that wrote events.
+        self.commits = 0
+        self._thread = threading.Thread(target=self._run, name="journal-group-commit", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> GroupCommitWriter:
+        return self
+
+    def __exit__(self, *exception_info: object) -> None:
+        self.close()
+
+    def submit(self, events: Sequence[Any]) -> Future[int]:
+        """Queue events for the next group; the future gives their last sequence once durable."""
+        records = [encode_record(event) for event in events]
+        future: Future[int] = Future()
+        # A running future cannot be cancelled: once queued, the write happens anyway.
+        future.set_running_or_notify_cancel()
+        with self._space_free:
+            while True:
+                self._require_usable()
+                if self._queued_submissions < self._max_queue:
+                    group, last_sequence = self._add(records)
+                    group.futures.append((future, last_sequence))
+                    return future
+                self._space_free.wait()
+
+    async def append(self, events: Sequence[Any]) -> int:
+        """Write events through the group and return their last sequence, without blocking the loop."""
+        records = [encode_record(event) for event in events]
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[int] = loop.create_future()
+        while True:
+            # The lock is only ever held for queue bookkeeping, never across I/O.
+            with self._space_free:
+                self._require_usable()
+                if self._queued_submissions < self._max_queue:
+                    group, last_sequence = self._add(records)
+                    group.loop_futures.setdefault(loop, []).append((result, last_sequence))
+                    break
+                space: asyncio.Future[None] = loop.create_future()
+                self._space_waiters.append((loop, space))
+            await space
+        # Cancelling the caller cancels only its wait: the events are still written.
+        return await result
+
+    def flush(self) -> int:
+        """Wait until everything submitted so far is durable; return the last sequence."""
+        return self.submit([]).result()
+
+    def close(self) -> None:
+        """Write everything queued, then stop the writer thread; the journal stays open."""
+        with self._work_ready:
+            self._closing = True
+            self._work_ready.notify()
+        self._thread.join()
+
+    def _require_usable(self) -> None:
+        if self._failure is not None:
+            raise JournalError(
+                "journal writer stopped after a failed write; restart from the journal"
+            ) from self._failure
+        if self._closing:
+            raise JournalError("journal writer is closed")
+
+    def _add(self, records: list[bytes]) -> tuple[_Group, int]:
+        """Put records into the open group; return it and their last sequence (lock held)."""
+        group = self._groups[-1] if self._groups else None
+        if group is None or (
+            group.records and len(group.records) + len(records) > self._max_batch_events
+        ):
+            group = _Group(self._next_sequence)
+            self._groups.append(group)
+        group.records.extend(records)
+        group.submissions += 1
+        self._queued_submissions += 1
+        self._next_sequence += len(records)
+        if self._writer_waiting:
+            self._writer_waiting = False
+            self._work_ready.notify()
+        # An empty submission gets the sequence before it: once its group is
+        # done, everything submitted earlier is durable.
+        return group, self._next_sequence - 1
+
+    def _run(self) -> None:
+        while True:
+            with self._work_ready:
+                while not self._groups and not self._closing:
+                    self._writer_waiting = True
+                    self._work_ready.wait()
+                if not self._groups:
+                    return
+                group = self._groups.popleft()
+                self._queued_submissions -= group.submissions
+                self._wake_space_waiters()
+            try:
+                if group.records:
+                    self._journal.append_encoded(group.first_sequence, group.records)
+            except Exception as error:
+                self._fail(group, error)
+                return
+            if group.records:
+                self.commits += 1
+            for future, last_sequence in group.futures:
+                future.set_result(last_sequence)
+            _resolve_in_loops(group.loop_futures)
+
+    def _fail(self, group: _Group, error: BaseException) -> None:
+        with self._work_ready:
+            self._failure = error
+            doomed = [group, *self._groups]
+            self._groups.clear()
+            self._queued_submissions = 0
+            self._wake_space_waiters()
+        for failed in doomed:
+            for future, _ in failed.futures:
+                future.set_exception(error)
+            _resolve_in_loops(
+                {
+                    loop: [(loop_future, error) for loop_future, _ in settlements]
+                    for loop, settlements in failed.loop_futures.items()
+                }
+            )
+
+    def _wake_space_waiters(self) -> None:
+        self._space_free.notify_all()
+        if self._space_waiters:
+            by_loop: dict[asyncio.AbstractEventLoop, list[_LoopSettlement]] = {}
+            for loop, space in self._space_waiters:
+                by_loop.setdefault(loop, []).append((space, None))
+            self._space_waiters.clear()
+            _resolve_in_loops(by_loop)
+
+
+def _resolve_in_loops(settlements: dict[asyncio.AbstractEventLoop, list[_LoopSettlement]]) -> None:
+    # One wake-up per event loop for a whole group rather than one per
+    # submission: each call_soon_threadsafe costs the loop a self-pipe write.
+    for loop, pairs in settlements.items():
+        try:
+            loop.call_soon_threadsafe(_resolve_here, pairs)
+        except RuntimeError:
+            pass  # that loop is closed; nobody is waiting on it any more
+
+
+def _resolve_here(settlements: list[_LoopSettlement]) -> None:
+    for loop_future, outcome in settlements:
+        if loop_future.done():
+            continue  # its caller was cancelled
+        if isinstance(outcome, BaseException):
+            loop_future.set_exception(outcome)
+        else:
+            loop_future.set_result(outcome)

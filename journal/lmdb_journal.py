@@ -1,0 +1,286 @@
+"""The durable journal: one LMDB environment per stream.
+
+Layout: the stream is a directory holding LMDB's `data.mdb` and `lock.mdb`
+and our `journal.lock`. Three named databases live in the environment:
+`events` (sequence -> record), `snapshots` (sequence covered -> record) and
+`meta` (`last_sequence` and `first_sequence`, the first event not pruned).
+`last_sequence` is kept in meta, written in the same transaction as the
+events, so it survives pruning every event.
+
+Invariants:
+- The stored events are exactly first_sequence..last_sequence, each key one
+  more than the previous; `read` checks this and every checksum, and names
+  the first bad sequence instead of returning a corrupt history.
+- A batch is written in one write transaction, or not at all: a full map
+  aborts the transaction, doubles the map and retries the whole batch.
+- With `sync=True` (the default) a write is on disk when the call returns;
+  with `sync=False` it survives a crash of the process but not of the machine.
+
+Ownership: the process that opened the journal is its only writer (the lock
+file refuses a second one). Within the process the methods may be called
+from several threads; `_guard` serializes every LMDB transaction, because a
+map resize must not run while any transaction of this process is open.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lmdb
+
+from journal.codec import SEQUENCE_KEY, decode_chunk, decode_record, encode_record
+from journal.errors import CorruptRecordError, JournalError, SequenceGapError
+from journal.lock import StreamLock
+from journal.rules import require_next_sequence, require_prunable, require_snapshot_sequence
+
+DEFAULT_MAP_SIZE = 64 * 1024 * 1024
+EVENTS_DATABASE = b"events"
+SNAPSHOTS_DATABASE = b"snapshots"
+META_DATABASE = b"meta"
+LAST_SEQUENCE_KEY = b"last_sequence"
+FIRST_SEQUENCE_KEY = b"first_sequence"
+
+# Records fetched and decoded at a time: large enough to amortize the read
+# transaction, small enough that a replay neither pins old pages nor holds the
+# guard for long, and that the decoded chunk dies young (larger chunks live
+# through several garbage collections and made replay measurably slower).
+READ_CHUNK_RECORDS = 1024
+# Deletions per prune transaction, to stay far below LMDB's dirty-page limit.
+PRUNE_CHUNK_RECORDS = 65536
+
+_pack = SEQUENCE_KEY.pack
+_Result = TypeVar("_Result")
+
+
+class LmdbJournal:
+    """A journal stream stored in an LMDB environment at `path` (a directory)."""
+
+    def __init__(
+        self, path: str | Path, *, sync: bool = True, map_size: int = DEFAULT_MAP_SIZE
+    ) -> None:
+        self.path = Path(path)
+        self._stream = str(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        # Lock before LMDB opens anything, so a second owner never touches the files.
+        self._ownership = StreamLock(self.path)
+        try:
+            self._environment = lmdb.open(
+                self._stream,
+                map_size=map_size,
+                subdir=True,
+                max_dbs=3,
+                sync=sync,
+                metasync=True,
+                writemap=False,
+            )
+            self._events = self._environment.open_db(EVENTS_DATABASE)
+            self._snapshots = self._environment.open_db(SNAPSHOTS_DATABASE)
+            self._meta = self._environment.open_db(META_DATABASE)
+            self._first_sequence, self._last_sequence, self._latest_snapshot_sequence = (
+                self._load_positions()
+            )
+        except BaseException:
+            self._ownership.release()
+            raise
+        self._guard = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> LmdbJournal:
+        return self
+
+    def __exit__(self, *exception_info: object) -> None:
+        self.close()
+
+    def append_batch(self, first_sequence: int, events: Sequence[Any]) -> int:
+        """Write events as sequences first_sequence.. in one transaction; return the last one."""
+        return self.append_encoded(first_sequence, [encode_record(event) for event in events])
+
+    def append_encoded(self, first_sequence: int, records: Sequence[bytes]) -> int:
+        """Write records made by `encode_record` like `append_batch` writes events."""
+        with self._guard:
+            self._require_open()
+            require_next_sequence(self._stream, first_sequence, self._last_sequence)
+            if not records:
+                return self._last_sequence
+            last_sequence = first_sequence + len(records) - 1
+
+            def write(transaction: lmdb.Transaction) -> None:
+                cursor = transaction.cursor(self._events)
+                items = zip(map(_pack, range(first_sequence, last_sequence + 1)), records)
+                # In append mode LMDB skips, without raising, a key that is not
+                # above the highest stored one: count what was really added.
+                _, added = cursor.putmulti(items, append=True)
+                if added != len(records):
+                    raise SequenceGapError(
+                        f"journal stream {self._stream}: stored events already reach "
+                        f"sequence {first_sequence} or beyond, although the stream "
+                        f"metadata says the last one is {self._last_sequence}"
+                    )
+                transaction.put(LAST_SEQUENCE_KEY, _pack(last_sequence), db=self._meta)
+
+            self._write(write)
+            self._last_sequence = last_sequence
+            return last_sequence
+
+    def read(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, Any]]:
+        """Yield verified, decoded (sequence, event) pairs with start <= sequence < stop."""
+        with self._guard:
+            self._require_open()
+            first = max(start, self._first_sequence)
+            end = self._last_sequence + 1 if stop is None else min(stop, self._last_sequence + 1)
+        # Chunks are decoded whole, and chain hands out their pairs without
+        # running Python code per event.
+        return chain.from_iterable(self._decoded_chunks(first, end))
+
+    def last_sequence(self) -> int:
+        """Return the sequence of the last event ever appended, 0 for a new stream."""
+        with self._guard:
+            self._require_open()
+            return self._last_sequence
+
+    def write_snapshot(self, sequence: int, state: Any) -> None:
+        """Store a state that covers the events up to and including sequence."""
+        record = encode_record(state)
+        with self._guard:
+            self._require_open()
+            require_snapshot_sequence(
+                self._stream, sequence, self._last_sequence, self._latest_snapshot_sequence
+            )
+
+            def write(transaction: lmdb.Transaction) -> None:
+                transaction.put(_pack(sequence), record, db=self._snapshots)
+
+            self._write(write)
+            self._latest_snapshot_sequence = sequence
+
+    def load_snapshot(self) -> tuple[int, Any] | None:
+        """Return the latest (sequence, state), or None when there is no snapshot."""
+        with self._guard:
+            self._require_open()
+            with self._environment.begin(db=self._snapshots) as transaction:
+                cursor = transaction.cursor()
+                if not cursor.last():
+                    return None
+                key, record = cursor.item()
+        sequence = SEQUENCE_KEY.unpack(key)[0]
+        return sequence, decode_record(self._stream, sequence, record, kind="snapshot")
+
+    def prune(self, before: int) -> int:
+        """Drop events with sequence < before (at most latest snapshot + 1); return how many."""
+        with self._guard:
+            self._require_open()
+            require_prunable(self._stream, before, self._latest_snapshot_sequence)
+            removed = 0
+            while self._first_sequence < before:
+                chunk_end = min(before, self._first_sequence + PRUNE_CHUNK_RECORDS)
+                removed += self._write(partial(self._prune_chunk, before=chunk_end))
+                self._first_sequence = chunk_end
+            return removed
+
+    def close(self) -> None:
+        """Release the stream; further calls raise JournalError."""
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            self._environment.close()
+            self._ownership.release()
+
+    def _load_positions(self) -> tuple[int, int, int | None]:
+        with self._environment.begin() as transaction:
+            first = transaction.get(FIRST_SEQUENCE_KEY, db=self._meta)
+            last = transaction.get(LAST_SEQUENCE_KEY, db=self._meta)
+            cursor = transaction.cursor(self._snapshots)
+            snapshot = SEQUENCE_KEY.unpack(cursor.key())[0] if cursor.last() else None
+        return (
+            SEQUENCE_KEY.unpack(first)[0] if first else 1,
+            SEQUENCE_KEY.unpack(last)[0] if last else 0,
+            snapshot,
+        )
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise JournalError(f"journal stream {self._stream} is closed")
+
+    def _write(self, operation: Callable[[lmdb.Transaction], _Result]) -> _Result:
+        # Called with the guard held, so no other transaction of this process
+        # is open when the map is resized.
+        while True:
+            try:
+                with self._environment.begin(write=True) as transaction:
+                    return operation(transaction)
+            except lmdb.MapFullError:
+                # The transaction was aborted as a whole; retry it in a larger map.
+                self._environment.set_mapsize(self._environment.info()["map_size"] * 2)
+
+    def _decoded_chunks(self, next_sequence: int, end: int) -> Iterator[Iterator[tuple[int, Any]]]:
+        while next_sequence < end:
+            count = min(READ_CHUNK_RECORDS, end - next_sequence)
+            records, missing_sequence = self._fetch(next_sequence, count)
+            pairs, corrupt = decode_chunk(self._stream, next_sequence, records)
+            # The good events before a fault are handed out before it is raised.
+            yield pairs
+            if corrupt is not None:
+                raise corrupt
+            if missing_sequence is not None:
+                raise CorruptRecordError(self._stream, missing_sequence, "event is missing")
+            next_sequence += count
+
+    def _fetch(self, first_sequence: int, count: int) -> tuple[list[bytes], int | None]:
+        """Return up to `count` records from first_sequence on and the first missing sequence."""
+        with self._guard:
+            self._require_open()
+            if first_sequence < self._first_sequence:
+                raise JournalError(
+                    f"journal stream {self._stream}: events before {self._first_sequence} "
+                    f"were pruned while they were being read"
+                )
+            with self._environment.begin(db=self._events) as transaction:
+                cursor = transaction.cursor()
+                if cursor.set_key(_pack(first_sequence)):
+                    records = list(islice(cursor.iternext(keys=False), count))
+                    # Keys are unique and ascending, so `count` records that start
+                    # at first_sequence and end at first_sequence + count - 1 are
+                    # exactly the contiguous run: no per-key check is needed.
+                    if len(records) == count and cursor.key() == _pack(first_sequence + count - 1):
+                        return records, None
+                return _contiguous_prefix(cursor, first_sequence, count)
+
+    def _prune_chunk(self, transaction: lmdb.Transaction, before: int) -> int:
+        limit = _pack(before)
+        removed = 0
+        cursor = transaction.cursor(self._events)
+        if cursor.first():
+            while cursor.key() and cursor.key() < limit:
+                cursor.delete()
+                removed += 1
+        # A snapshot older than before - 1 needs events that are now gone.
+        snapshot_limit = _pack(max(before - 1, 0))
+        cursor = transaction.cursor(self._snapshots)
+        if cursor.first():
+            while cursor.key() and cursor.key() < snapshot_limit:
+                cursor.delete()
+        transaction.put(FIRST_SEQUENCE_KEY, limit, db=self._meta)
+        return removed
+
+
+def _contiguous_prefix(
+    cursor: lmdb.Cursor, first_sequence: int, count: int
+) -> tuple[list[bytes], int | None]:
+    """Walk key by key to find where the run from first_sequence breaks."""
+    records: list[bytes] = []
+    expected = first_sequence
+    if cursor.set_range(_pack(first_sequence)):
+        for key, record in cursor.iternext():
+            if key != _pack(expected):
+                break
+            records.append(record)
+            expected += 1
+            if expected == first_sequence + count:
+                return records, None
+    return records, expected

@@ -1,0 +1,236 @@
+"""Group commit: concurrent appends, one transaction per group, durable in order."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from journal import GroupCommitWriter, JournalError, LmdbJournal, MemoryJournal, SequenceGapError
+
+# A stalled writer must fail a test, not hang it.
+GATE_WATCHDOG_SECONDS = 20
+
+
+class GatedJournal(MemoryJournal):
+    """A MemoryJournal whose writes wait until the test opens the gate, to hold a group in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.write_started = threading.Event()
+        self.gate = threading.Event()
+        self.watchdog_fired = False
+        self.watchdog = threading.Timer(GATE_WATCHDOG_SECONDS, self._open_by_watchdog)
+        self.watchdog.start()
+
+    def _open_by_watchdog(self) -> None:
+        self.watchdog_fired = True
+        self.gate.set()
+
+    def append_encoded(self, first_sequence: int, records: Sequence[bytes]) -> int:
+        self.write_started.set()
+        self.gate.wait()
+        return super().append_encoded(first_sequence, records)
+
+
+def submission_events(submitter: int, submission: int, count: int) -> list[list[object]]:
+    """Return events that say who submitted them, so the journal can be checked against them."""
+    return [[submitter, submission, index] for index in range(count)]
+
+
+def assert_every_submission_stored_once(
+    journal: LmdbJournal, results: list[tuple[list[list[object]], int]]
+) -> None:
+    stored = dict(journal.read())
+    total = sum(len(events) for events, _ in results)
+    assert sorted(stored) == list(range(1, total + 1))
+    for events, last_sequence in results:
+        first_sequence = last_sequence - len(events) + 1
+        assert [stored[sequence] for sequence in range(first_sequence, last_sequence + 1)] == events
+
+
+@pytest.fixture
+def lmdb_journal(stream_path: Path) -> Iterator[LmdbJournal]:
+    with LmdbJournal(stream_path) as journal:
+        yield journal
+
+
+class TestGroupCommitWriter:
+    def test_concurrent_submitters_store_every_event_once_gapless_with_right_sequences(
+        self, lmdb_journal: LmdbJournal
+    ) -> None:
+        submitters, submissions_each = 16, 40
+        start = threading.Barrier(submitters)
+        futures: list[list[tuple[list[list[object]], Future[int]]]] = [[] for _ in range(submitters)]
+
+        def submit_many(submitter: int) -> None:
+            rng = random.Random(submitter)
+            start.wait()
+            for submission in range(submissions_each):
+                events = submission_events(submitter, submission, rng.randint(1, 5))
+                futures[submitter].append((events, writer.submit(events)))
+                if submission % 4 == 0:
+                    futures[submitter][-1][1].result()
+
+        with GroupCommitWriter(lmdb_journal, max_queue=64) as writer:
+            threads = [threading.Thread(target=submit_many, args=(index,)) for index in range(submitters)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            results = [(events, future.result()) for own in futures for events, future in own]
+        assert_every_submission_stored_once(lmdb_journal, results)
+        # Within one submitter, sequences follow its submission order.
+        for own in futures:
+            lasts = [future.result() for _, future in own]
+            assert lasts == sorted(lasts)
+        assert 0 < writer.commits < submitters * submissions_each
+
+    def test_queue_of_one_still_stores_every_submission(self, lmdb_journal: LmdbJournal) -> None:
+        results: list[tuple[list[list[object]], int]] = []
+        guard = threading.Lock()
+
+        def submit_many(submitter: int) -> None:
+            for submission in range(25):
+                events = submission_events(submitter, submission, 2)
+                last_sequence = writer.submit(events).result()
+                with guard:
+                    results.append((events, last_sequence))
+
+        with GroupCommitWriter(lmdb_journal, max_queue=1, max_batch_events=3) as writer:
+            threads = [threading.Thread(target=submit_many, args=(index,)) for index in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert_every_submission_stored_once(lmdb_journal, results)
+
+    def test_async_append_from_many_tasks_returns_durable_sequences(
+        self, lmdb_journal: LmdbJournal
+    ) -> None:
+        async def append_all(writer: GroupCommitWriter) -> list[tuple[list[list[object]], int]]:
+            async def one_task(task: int) -> list[tuple[list[list[object]], int]]:
+                results = []
+                for submission in range(10):
+                    events = submission_events(task, submission, 1 + (task + submission) % 4)
+                    results.append((events, await writer.append(events)))
+                return results
+
+            per_task = await asyncio.gather(*(one_task(task) for task in range(30)))
+            return [result for results in per_task for result in results]
+
+        # A queue of two makes most tasks wait for space on the event loop.
+        with GroupCommitWriter(lmdb_journal, max_queue=2) as writer:
+            results = asyncio.run(append_all(writer))
+        assert_every_submission_stored_once(lmdb_journal, results)
+        assert writer.commits < len(results)
+
+    def test_submissions_waiting_during_a_write_go_in_one_transaction(self) -> None:
+        journal = GatedJournal()
+        with GroupCommitWriter(journal) as writer:
+            first = writer.submit(["first"])
+            journal.write_started.wait()
+            waiting = [writer.submit([index, index]) for index in range(10)]
+            journal.gate.set()
+            assert first.result() == 1
+            assert [future.result() for future in waiting] == list(range(3, 22, 2))
+            assert writer.commits == 2
+        journal.watchdog.cancel()
+        assert not journal.watchdog_fired
+
+    def test_group_larger_than_max_batch_events_is_split_in_submission_order(self) -> None:
+        journal = GatedJournal()
+        with GroupCommitWriter(journal, max_batch_events=5) as writer:
+            writer.submit(["first"])
+            journal.write_started.wait()
+            waiting = [writer.submit([index, index]) for index in range(10)]
+            oversized = writer.submit(list(range(7)))
+            journal.gate.set()
+            assert [future.result() for future in waiting] == list(range(3, 22, 2))
+            assert oversized.result() == 28
+            # One write in flight, then groups of two submissions (4 events), then the oversized one alone.
+            assert writer.commits == 1 + 5 + 1
+        journal.watchdog.cancel()
+        assert not journal.watchdog_fired
+        assert [event for _, event in journal.read(22)] == list(range(7))
+
+    def test_async_append_on_full_queue_awaits_without_blocking_the_loop(self) -> None:
+        journal = GatedJournal()
+        order: list[str] = []
+
+        async def fill_then_append(writer: GroupCommitWriter) -> int:
+            async def open_gate() -> None:
+                order.append("loop ran while the queue was full")
+                journal.gate.set()
+
+            # Tasks start in the order they are scheduled: the append meets the
+            # full queue first. Only open_gate can free the queue, so if the
+            # append blocked the loop, the watchdog would have to open the gate.
+            waiting = asyncio.ensure_future(writer.append(["third"]))
+            await asyncio.gather(open_gate(), waiting)
+            order.append("append returned")
+            return waiting.result()
+
+        with GroupCommitWriter(journal, max_queue=1) as writer:
+            in_flight = writer.submit(["first"])
+            journal.write_started.wait()
+            queued = writer.submit(["second"])  # the queue of one is now full
+            assert asyncio.run(fill_then_append(writer)) == 3
+            assert (in_flight.result(), queued.result()) == (1, 2)
+        journal.watchdog.cancel()
+        assert not journal.watchdog_fired
+        assert order == ["loop ran while the queue was full", "append returned"]
+        assert [event for _, event in journal.read()] == ["first", "second", "third"]
+
+    def test_sequences_start_after_existing_events(self, lmdb_journal: LmdbJournal) -> None:
+        lmdb_journal.append_batch(1, ["before"] * 5)
+        with GroupCommitWriter(lmdb_journal) as writer:
+            assert writer.submit(["a", "b"]).result() == 7
+            assert writer.flush() == 7
+        assert [event for _, event in lmdb_journal.read(6)] == ["a", "b"]
+
+    def test_empty_submission_resolves_to_previous_sequence(self, lmdb_journal: LmdbJournal) -> None:
+        with GroupCommitWriter(lmdb_journal) as writer:
+            assert writer.submit([]).result() == 0
+            writer.submit(["x", "y", "z"])
+            assert writer.submit([]).result() == 3
+
+    def test_unencodable_event_raises_at_submit_and_writer_continues(
+        self, lmdb_journal: LmdbJournal
+    ) -> None:
+        with GroupCommitWriter(lmdb_journal) as writer:
+            with pytest.raises(TypeError):
+                writer.submit([{"set": {1, 2}}])
+            assert writer.submit(["fine"]).result() == 1
+        assert lmdb_journal.last_sequence() == 1
+
+    def test_close_writes_everything_queued(self, lmdb_journal: LmdbJournal) -> None:
+        writer = GroupCommitWriter(lmdb_journal)
+        futures = [writer.submit([index]) for index in range(500)]
+        writer.close()
+        assert [future.result() for future in futures] == list(range(1, 501))
+        assert [event for _, event in lmdb_journal.read()] == list(range(500))
+        with pytest.raises(JournalError, match="closed"):
+            writer.submit([1])
+
+    def test_failed_write_fails_its_group_and_refuses_later_submissions(
+        self, lmdb_journal: LmdbJournal
+    ) -> None:
+        writer = GroupCommitWriter(lmdb_journal)
+        # Someone else writing to the journal breaks the writer's numbering.
+        lmdb_journal.append_batch(1, ["intruder"])
+        failed = writer.submit(["mine"])
+        with pytest.raises(SequenceGapError):
+            failed.result()
+        with pytest.raises(JournalError, match="failed write") as caught:
+            writer.submit(["later"])
+        assert isinstance(caught.value.__cause__, SequenceGapError)
+        with pytest.raises(JournalError, match="failed write"):
+            asyncio.run(writer.append(["later"]))
+        writer.close()
+        assert [event for _, event in lmdb_journal.read()] == ["intruder"]

@@ -1,0 +1,229 @@
+"""What only the LMDB journal promises: persistence, growth, ownership, detection of damage."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import lmdb
+import pytest
+
+from journal import CorruptRecordError, JournalLockedError, LmdbJournal, SequenceGapError
+from journal.codec import SEQUENCE_KEY
+from journal.lmdb_journal import EVENTS_DATABASE
+from tests.journal.conftest import make_events
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_python(code: str, *arguments: str) -> subprocess.Popen[str]:
+    """Start a Python process that imports this repository's packages."""
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+
+
+def flip_byte_in_every_copy(data_file: Path, needle: bytes) -> None:
+    """Change one byte of `needle` wherever LMDB holds it (old page copies too)."""
+    content = bytearray(data_file.read_bytes())
+    position = content.find(needle)
+    assert position >= 0, "the payload must be in the data file"
+    while position >= 0:
+        content[position + len(needle) - 1] ^= 0x01
+        position = content.find(needle, position + 1)
+    data_file.write_bytes(bytes(content))
+
+
+def delete_stored_key(stream: Path, database: bytes, sequence: int) -> None:
+    """Remove one record behind the journal's back, as damage would."""
+    with lmdb.open(str(stream), max_dbs=3) as environment:
+        handle = environment.open_db(database)
+        with environment.begin(write=True, db=handle) as transaction:
+            assert transaction.delete(SEQUENCE_KEY.pack(sequence))
+
+
+class TestLmdbReopen:
+    def test_reopen_keeps_events_snapshot_and_last_sequence(self, stream_path: Path) -> None:
+        with LmdbJournal(stream_path) as journal:
+            journal.append_batch(1, make_events(1, 20))
+            journal.write_snapshot(12, {"up_to": 12})
+            journal.prune(10)
+        with LmdbJournal(stream_path) as journal:
+            assert journal.last_sequence() == 20
+            assert journal.load_snapshot() == (12, {"up_to": 12})
+            assert list(journal.read()) == list(enumerate(make_events(10, 11), start=10))
+            with pytest.raises(ValueError):
+                journal.prune(14)
+
+    def test_reads_across_reopen_return_one_contiguous_history(self, stream_path: Path) -> None:
+        for first_sequence in (1, 6, 11):
+            with LmdbJournal(stream_path) as journal:
+                assert journal.append_batch(first_sequence, make_events(first_sequence, 5)) == first_sequence + 4
+        with LmdbJournal(stream_path) as journal:
+            assert list(journal.read()) == list(enumerate(make_events(1, 15), start=1))
+            assert [sequence for sequence, _ in journal.read(4, 12)] == list(range(4, 12))
+
+    def test_reopen_after_pruning_every_event_accepts_next_sequence(self, stream_path: Path) -> None:
+        with LmdbJournal(stream_path) as journal:
+            journal.append_batch(1, make_events(1, 3))
+            journal.write_snapshot(3, {})
+            journal.prune(4)
+        with LmdbJournal(stream_path) as journal:
+            assert journal.last_sequence() == 3
+            assert journal.append_batch(4, make_events(4, 1)) == 4
+
+    def test_fast_mode_without_sync_keeps_events_across_reopen(self, stream_path: Path) -> None:
+        with LmdbJournal(stream_path, sync=False) as journal:
+            journal.append_batch(1, make_events(1, 50))
+        with LmdbJournal(stream_path) as journal:
+            assert list(journal.read()) == list(enumerate(make_events(1, 50), start=1))
+
+
+class TestLmdbMapGrowth:
+    def test_tiny_map_grows_and_keeps_every_event(self, stream_path: Path) -> None:
+        payload = "p" * 1000
+        with LmdbJournal(stream_path, map_size=64 * 1024) as journal:
+            for first_sequence in range(1, 3001, 100):
+                events = [[sequence, payload] for sequence in range(first_sequence, first_sequence + 100)]
+                journal.append_batch(first_sequence, events)
+            assert journal.append_batch(3001, [[3001 + index, payload] for index in range(2000)]) == 5000
+            assert [event[0] for _, event in journal.read()] == list(range(1, 5001))
+        # Five megabytes of events could only be stored in a map far beyond 64 KiB.
+        assert (stream_path / "data.mdb").stat().st_size > 5_000_000
+        with LmdbJournal(stream_path, map_size=64 * 1024) as journal:
+            assert sum(1 for _ in journal.read()) == 5000
+            assert journal.append_batch(5001, [[5001, payload]]) == 5001
+
+
+class TestLmdbOwnership:
+    def test_second_open_in_same_process_raises_locked_naming_path(self, stream_path: Path) -> None:
+        with LmdbJournal(stream_path):
+            with pytest.raises(JournalLockedError, match=str(stream_path)):
+                LmdbJournal(stream_path)
+        with LmdbJournal(stream_path) as journal:
+            assert journal.last_sequence() == 0
+
+    def test_open_from_second_process_raises_locked(self, stream_path: Path) -> None:
+        code = (
+            "import sys\n"
+            "from journal import JournalLockedError, LmdbJournal\n"
+            "try:\n"
+            "    LmdbJournal(sys.argv[1])\n"
+            "except JournalLockedError as error:\n"
+            "    print('locked:', error)\n"
+        )
+        with LmdbJournal(stream_path):
+            process = run_python(code, str(stream_path))
+            output, errors = process.communicate(timeout=30)
+        assert process.returncode == 0, errors
+        assert output.startswith("locked:")
+        assert str(stream_path) in output
+        assert f"pid {os.getpid()}" in output
+
+    def test_owner_killed_releases_lock_for_next_owner(self, stream_path: Path) -> None:
+        code = (
+            "import sys\n"
+            "from journal import LmdbJournal\n"
+            "journal = LmdbJournal(sys.argv[1])\n"
+            "journal.append_batch(1, [1, 2, 3])\n"
+            "print('ready', flush=True)\n"
+            "sys.stdin.read()\n"
+        )
+        process = run_python(code, str(stream_path))
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        with pytest.raises(JournalLockedError):
+            LmdbJournal(stream_path)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        with LmdbJournal(stream_path) as journal:
+            assert [event for _, event in journal.read()] == [1, 2, 3]
+
+
+class TestLmdbDamageDetection:
+    def write_marked_stream(self, stream_path: Path) -> None:
+        with LmdbJournal(stream_path) as journal:
+            for first_sequence in range(1, 101, 10):
+                events = [{"marker": f"needle-{sequence:04d}"} for sequence in range(first_sequence, first_sequence + 10)]
+                journal.append_batch(first_sequence, events)
+            journal.write_snapshot(100, {"marker": "snapshot-needle"})
+
+    def damaged_copy(self, stream_path: Path, tmp_path: Path) -> Path:
+        copy = tmp_path / "damaged"
+        shutil.copytree(stream_path, copy)
+        return copy
+
+    def test_flipped_byte_in_event_raises_corrupt_naming_sequence(
+        self, stream_path: Path, tmp_path: Path
+    ) -> None:
+        self.write_marked_stream(stream_path)
+        copy = self.damaged_copy(stream_path, tmp_path)
+        flip_byte_in_every_copy(copy / "data.mdb", b"needle-0037")
+        with LmdbJournal(copy) as journal:
+            replayed: list[int] = []
+            with pytest.raises(CorruptRecordError, match="event fails its checksum at sequence 37") as caught:
+                replayed.extend(sequence for sequence, _ in journal.read())
+            assert caught.value.sequence == 37
+            assert str(copy) in str(caught.value)
+            assert replayed == list(range(1, 37))
+            assert [sequence for sequence, _ in journal.read(38)] == list(range(38, 101))
+        with LmdbJournal(stream_path) as journal:
+            assert sum(1 for _ in journal.read()) == 100
+
+    def test_flipped_byte_in_snapshot_raises_corrupt_naming_sequence(
+        self, stream_path: Path, tmp_path: Path
+    ) -> None:
+        self.write_marked_stream(stream_path)
+        copy = self.damaged_copy(stream_path, tmp_path)
+        flip_byte_in_every_copy(copy / "data.mdb", b"snapshot-needle")
+        with LmdbJournal(copy) as journal:
+            with pytest.raises(CorruptRecordError, match="snapshot fails its checksum") as caught:
+                journal.load_snapshot()
+            assert caught.value.sequence == 100
+
+    def test_missing_event_raises_corrupt_naming_first_missing_sequence(
+        self, stream_path: Path, tmp_path: Path
+    ) -> None:
+        self.write_marked_stream(stream_path)
+        copy = self.damaged_copy(stream_path, tmp_path)
+        delete_stored_key(copy, EVENTS_DATABASE, 42)
+        delete_stored_key(copy, EVENTS_DATABASE, 43)
+        with LmdbJournal(copy) as journal:
+            replayed: list[int] = []
+            with pytest.raises(CorruptRecordError, match="event is missing at sequence 42") as caught:
+                replayed.extend(sequence for sequence, _ in journal.read())
+            assert caught.value.sequence == 42
+            assert replayed == list(range(1, 42))
+
+    def test_missing_last_event_raises_corrupt_naming_it(self, stream_path: Path, tmp_path: Path) -> None:
+        self.write_marked_stream(stream_path)
+        copy = self.damaged_copy(stream_path, tmp_path)
+        delete_stored_key(copy, EVENTS_DATABASE, 100)
+        with LmdbJournal(copy) as journal:
+            with pytest.raises(CorruptRecordError) as caught:
+                list(journal.read(90))
+            assert caught.value.sequence == 100
+
+    def test_stored_key_beyond_metadata_makes_append_raise_sequence_gap(
+        self, stream_path: Path, tmp_path: Path
+    ) -> None:
+        self.write_marked_stream(stream_path)
+        copy = self.damaged_copy(stream_path, tmp_path)
+        with lmdb.open(str(copy), max_dbs=3) as environment:
+            handle = environment.open_db(EVENTS_DATABASE)
+            with environment.begin(write=True, db=handle) as transaction:
+                transaction.put(SEQUENCE_KEY.pack(105), b"stray")
+        with LmdbJournal(copy) as journal:
+            with pytest.raises(SequenceGapError, match="already reach sequence 101"):
+                journal.append_batch(101, make_events(101, 10))
+            assert journal.last_sequence() == 100
+            assert sum(1 for _ in journal.read()) == 100
