@@ -59,4 +59,9 @@ class OrderedSender:
             while self._pending:
                 batch = self._pending[:_MAX_BATCH]
                 del self._pending[:_MAX_BATCH]
-                await call_with_retry(lambda batch=batch: self._call(batch), self._forget_handle)
+                try:
+                    await call_with_retry(lambda batch=batch: self._call(batch), self._forget_handle)
+                except Exception:
+                    # Not a restart but a refusal: a bug. The orders stay pending, and the
+                    # owner's next recovery fails them; the sender keeps serving later ones.
+                    log.critical("a batch of %d items was refused", len(batch), exc_info=True)
