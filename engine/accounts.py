@@ -22,7 +22,10 @@ from engine.events import (
     OrderClosed, OrderRested, SettlementApplied, TradeExecuted,
 )
 from engine.numbers import USD, AssetSpec
-from engine.orders import CloseReason, OrderRecord, OrderStatus, OrderType, Side, TimeInForce
+from engine.orders import (
+    ORDER_TYPES, STATUSES, TIMES_IN_FORCE, CloseReason, OrderRecord, OrderStatus, OrderType, Side,
+    TimeInForce,
+)
 
 _AVAILABLE, _HELD, _UPDATED = 0, 1, 2
 
@@ -228,8 +231,8 @@ class Accounts:
 
     def _apply_accepted(self, event: OrderAccepted) -> None:
         order = OrderRecord(
-            event.order_id, event.username, event.asset_id, OrderType(event.order_type),
-            TimeInForce(event.time_in_force), event.post_only, event.quantity, event.price,
+            event.order_id, event.username, event.asset_id, ORDER_TYPES[event.order_type],
+            TIMES_IN_FORCE[event.time_in_force], event.post_only, event.quantity, event.price,
             event.client_order_id, event.description, event.timestamp,
         )
         self.orders[order.order_id] = order
@@ -263,7 +266,7 @@ class Accounts:
                 order = orders.get(book_event.order_id)
                 if order is not None and order.is_open:
                     reason = CloseReason(book_event.reason) if book_event.reason else None
-                    self._finish(order, OrderStatus(book_event.status), reason, book_event.timestamp)
+                    self._finish(order, STATUSES[book_event.status], reason, book_event.timestamp)
             else:
                 raise EngineError(f"not a settlement event: {book_event!r}")
 

@@ -21,13 +21,10 @@ class OrderType(str, Enum):
     LIMIT_BUY = "limit_buy"
     LIMIT_SELL = "limit_sell"
 
-    @property
-    def side(self) -> Side:
-        return Side.BUY if self in (OrderType.MARKET_BUY, OrderType.LIMIT_BUY) else Side.SELL
-
-    @property
-    def is_market(self) -> bool:
-        return self in (OrderType.MARKET_BUY, OrderType.MARKET_SELL)
+    def __init__(self, value: str) -> None:
+        # Plain attributes, not properties: they are read for every order.
+        self.side = Side.BUY if value.endswith("buy") else Side.SELL
+        self.is_market = value.startswith("market")
 
 
 class TimeInForce(str, Enum):
@@ -44,12 +41,8 @@ class OrderStatus(str, Enum):
     CANCELLED = "cancelled"
     FAILED = "failed"
 
-    @property
-    def is_open(self) -> bool:
-        return self in _OPEN
-
-
-_OPEN = frozenset({OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PROCESSING})
+    def __init__(self, value: str) -> None:
+        self.is_open = value in ("pending", "confirmed", "processing")
 
 
 class CloseReason(str, Enum):
@@ -108,6 +101,7 @@ class OrderRecord:
     def is_open(self) -> bool:
         return self.status.is_open
 
+
     def to_record(self) -> list:
         """Encode as plain values for snapshots and digests."""
         return [
@@ -133,3 +127,8 @@ class OrderRecord:
         order.total_amount = total_amount
         order.reserved = reserved
         return order
+
+
+ORDER_TYPES: dict[str, OrderType] = dict(OrderType._value2member_map_)
+TIMES_IN_FORCE: dict[str, TimeInForce] = dict(TimeInForce._value2member_map_)
+STATUSES: dict[str, OrderStatus] = dict(OrderStatus._value2member_map_)
