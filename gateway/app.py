@@ -7,13 +7,52 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from fastapi import HTTPException as StarletteHTTPException
 
 from gateway.errors import ApiError, error_response, install_error_handlers
 from gateway.routers import accounts, admin, assets, health, orders
 from gateway.runtime import Runtime
 
 MAX_BODY_BYTES = 1 << 20
+
+
+class BodySizeLimit:
+    """Refuse bodies over `max_bytes` (413), declared or streamed, without buffering them.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware would cost a task
+    group and memory streams on every request.
+    """
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    return await error_response(_too_large())(scope, receive, send)
+                break
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI hands its own HTTPException, raised while reading the body, to the handler.
+                    raise StarletteHTTPException(413, "The body is larger than 1 MiB")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "PAYLOAD_TOO_LARGE", "The body is larger than 1 MiB")
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -38,11 +77,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(health.router)
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return error_response(ApiError(413, "PAYLOAD_TOO_LARGE", "The body is larger than 1 MiB"))
-        return await call_next(request)
-
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app

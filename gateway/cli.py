@@ -7,6 +7,7 @@ import fcntl
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -70,6 +71,10 @@ def serve() -> int:
              f"joining Ray at {settings.ray_address}" if settings.ray_address else "starting a local Ray")
     start_ray(settings.data_dir, settings.namespace)
     runtime = Runtime(settings, token, owns_ray=settings.ray_address is None)
+    # Uvicorn re-raises the signal that stopped it once it has shut down cleanly; Ray's
+    # driver handler would turn that into exit status 15. A clean shutdown exits 0.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
     uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level="info",
                 access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
     return 0

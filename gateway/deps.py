@@ -14,11 +14,11 @@ from gateway.runtime import Runtime
 _bearer = HTTPBearer(auto_error=False, description="An API key, or the admin token on admin routes")
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def _ready_runtime(runtime: Annotated[Runtime, Depends(_runtime)]) -> Runtime:
+async def _ready_runtime(runtime: Annotated[Runtime, Depends(_runtime)]) -> Runtime:
     if not runtime.ready:
         raise not_ready()
     return runtime
