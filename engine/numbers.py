@@ -10,7 +10,7 @@ A decimal that is not an exact multiple of its unit is rejected, never rounded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
 
 from engine.errors import Rejected, RejectReason
@@ -26,6 +26,14 @@ _MAX_DIGITS = 60
 
 def parse_decimal(value: Decimal | str | int, reason: RejectReason) -> Fraction:
     """Convert a finite decimal to an exact Fraction or raise Rejected."""
+    return Fraction(_finite_decimal(value, reason))
+
+
+# Wide enough that scaling a number of at most _MAX_DIGITS digits never rounds.
+_EXACT = Context(prec=2 * _MAX_DIGITS + 2 * _MAX_EXPONENT, Emax=999_999, Emin=-999_999)
+
+
+def _finite_decimal(value: Decimal | str | int, reason: RejectReason) -> Decimal:
     if isinstance(value, bool):
         raise Rejected(reason, "a boolean is not a number")
     try:
@@ -37,14 +45,20 @@ def parse_decimal(value: Decimal | str | int, reason: RejectReason) -> Fraction:
     sign, digits, exponent = number.as_tuple()
     if len(digits) > _MAX_DIGITS or abs(exponent) > _MAX_EXPONENT:
         raise Rejected(reason, "the number is out of range")
-    return Fraction(number)
+    return number
 
 
-def _whole_multiple(value: Fraction, unit: Fraction, reason: RejectReason, what: str) -> int:
-    ratio = value / unit
-    if ratio.denominator != 1:
-        raise Rejected(reason, f"{what} must be a multiple of {_render(unit)}")
-    return ratio.numerator
+def _in_units(value: Decimal | str | int, unit: Fraction, scale: tuple[int, int], what: str,
+              invalid: RejectReason, not_multiple: RejectReason) -> int:
+    """Return a positive `value` as a whole count of units (unit = mantissa / 10**places)."""
+    number = _finite_decimal(value, invalid)
+    if number <= 0:
+        raise Rejected(invalid, f"{what} must be greater than 0")
+    mantissa, places = scale
+    scaled = _EXACT.scaleb(number, places)
+    if scaled != scaled.to_integral_value() or int(scaled) % mantissa:
+        raise Rejected(not_multiple, f"{what} must be a multiple of {_render(unit)}")
+    return int(scaled) // mantissa
 
 
 def _render(value: Fraction) -> str:
@@ -96,8 +110,11 @@ def format_money(amount: int) -> str:
 
 def parse_money(value: Decimal | str | int) -> int:
     """Convert a USD decimal to money units exactly, or raise Rejected."""
-    exact = parse_decimal(value, RejectReason.INVALID_AMOUNT)
-    return _whole_multiple(exact, Fraction(1, _MONEY_PER_USD), RejectReason.INVALID_AMOUNT, "a USD amount")
+    number = _finite_decimal(value, RejectReason.INVALID_AMOUNT)
+    scaled = _EXACT.scaleb(number, MONEY_DECIMALS)
+    if scaled != scaled.to_integral_value():
+        raise Rejected(RejectReason.INVALID_AMOUNT, "a USD amount has at most 8 decimal places")
+    return int(scaled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,24 +151,18 @@ class AssetSpec:
 
     def to_ticks(self, price: Decimal | str | int) -> int:
         """Convert a decimal price to integer ticks exactly, or raise Rejected."""
-        exact = parse_decimal(price, RejectReason.INVALID_TICK_SIZE)
-        if exact <= 0:
-            raise Rejected(RejectReason.INVALID_PRICE, "price must be greater than 0")
-        return _whole_multiple(exact, self.tick_size, RejectReason.INVALID_TICK_SIZE, "price")
+        return _in_units(price, self.tick_size, self._price_scale, "price",
+                         RejectReason.INVALID_PRICE, RejectReason.INVALID_TICK_SIZE)
 
     def to_lots(self, quantity: Decimal | str | int) -> int:
         """Convert a decimal quantity to integer lots exactly, or raise Rejected."""
-        exact = parse_decimal(quantity, RejectReason.INVALID_LOT_SIZE)
-        if exact <= 0:
-            raise Rejected(RejectReason.INVALID_QUANTITY, "quantity must be greater than 0")
-        return _whole_multiple(exact, self.lot_size, RejectReason.INVALID_LOT_SIZE, "quantity")
+        return _in_units(quantity, self.lot_size, self._quantity_scale, "quantity",
+                         RejectReason.INVALID_QUANTITY, RejectReason.INVALID_LOT_SIZE)
 
     def amount_to_lots(self, amount: Decimal | str | int) -> int:
         """Convert a positive asset amount (deposit, withdrawal) to lots exactly."""
-        exact = parse_decimal(amount, RejectReason.INVALID_AMOUNT)
-        if exact <= 0:
-            raise Rejected(RejectReason.INVALID_AMOUNT, "amount must be greater than 0")
-        return _whole_multiple(exact, self.lot_size, RejectReason.INVALID_LOT_SIZE, "amount")
+        return _in_units(amount, self.lot_size, self._quantity_scale, "amount",
+                         RejectReason.INVALID_AMOUNT, RejectReason.INVALID_LOT_SIZE)
 
     def format_price(self, ticks: int) -> str:
         """Render integer ticks as a decimal price string."""
