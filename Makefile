@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-engine bench-journal clean
+.PHONY: run test bench-engine bench-journal clean load
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,17 @@ bench-journal: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# Locust, headless, against a service that is already running (`make run` in another shell).
+# The admin token: $ORDER_SERVICE_ADMIN_TOKEN, else data/admin_token. Reports go to bench/results/.
+LOAD_HOST ?= http://127.0.0.1:8000
+LOAD_TIME ?= 60s
+LOAD_USERS ?= 50
+LOAD_SPAWN_RATE ?= 10
+LOAD_RESULTS ?= bench/results
+
+load: $(STAMP)
+	mkdir -p $(LOAD_RESULTS)
+	$(VENV)/bin/locust -f bench/locustfile.py --headless --host $(LOAD_HOST) \
+		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_TIME) --stop-timeout 10 \
+		--csv $(LOAD_RESULTS)/load --csv-full-history --html $(LOAD_RESULTS)/load.html --only-summary

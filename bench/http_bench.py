@@ -1,0 +1,844 @@
+"""Orders per second and latency over HTTP: the real service against a no-op FastAPI baseline.
+
+One run starts, on 127.0.0.1 and free ports:
+- the real service (`order-service serve`, temp data dir, fsync on, its own local Ray),
+- the no-op FastAPI app of `noop_app.py` (same uvicorn settings; validates the same
+  `OrderCreateRequest` and the bearer header, answers a small envelope),
+- a raw HTTP sink (`noop_app.py --raw`) that measures the load generator's own ceiling,
+creates `--users` funded users and `--assets` assets over the admin API, and drives every
+target with the same load generator: a separate process running uvloop with raw asyncio
+keep-alive connections and the httptools response parser (no HTTP client library, so the
+generator is cheap; its ceiling is printed next to the baseline's figure).
+
+Phases, each `--warmup` + `--duration` seconds, `--repeats` times (medians printed):
+  ceiling   closed loop, single-order POSTs against the raw sink (the generator's ceiling;
+            `--ceiling-repeats` times, default once)
+  noop      closed loop, single-order `POST /api/v1/orders` against the no-op app
+  single    closed loop, single-order `POST /api/v1/orders` against the service
+  batch     closed loop, `POST /api/v1/orders/batch` with `--batch-size` orders per request
+  open      open loop at a fixed arrival rate = `--rate-fraction` x the median `single` peak;
+            latency is measured from each request's scheduled time (no coordinated omission)
+
+Orders: limit buys and sells uniform in 100.00 ± 0.50 (so they cross and settle), quantities
+0.01–1.00, and `--market-share` small market orders, from users chosen at random. A batch is
+one user's quotes: bids below and asks above a reference near the mid, then at most one market
+sell and one market buy (a market buy holds all of the user's USD while it matches).
+
+Besides throughput and latency it prints, per phase, the CPU the server processes used in the
+measured window (gateway and each kind of Ray actor, read from /proc), CPU-microseconds per
+request, and how busy the whole machine was (other tenants included); `--profile DIR` adds
+py-spy profiles of the gateway and the actors (and of the no-op app) with their top costs.
+
+    .venv/bin/python bench/http_bench.py [--duration 8] [--warmup 2] [--repeats 3] [--connections 64]
+                                         [--profile /tmp/prof] [--rate 200] [--phases single,batch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.load_setup import (  # noqa: E402
+    LOT, MAX_LOTS, MID, TICK, ServiceProcess, conditions, create_population, free_port, random_order,
+)
+
+HERE = Path(__file__).resolve().parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# =============================================================================================
+# The load generator (runs in its own process: `http_bench.py --generator` with a JSON spec on stdin)
+# =============================================================================================
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection; one request at a time."""
+
+    def __init__(self, loop) -> None:
+        import httptools
+
+        self.loop = loop
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport = None
+        self.waiter = None
+        self.body: list[bytes] = []
+        self.closed = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except Exception as error:  # a broken answer fails the request in flight
+            self._fail(error)
+            self.transport.close()
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self._fail(exc or ConnectionError("connection closed"))
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # httptools callbacks
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        body, self.body = b"".join(self.body), []
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self.parser.get_status_code(), body))
+
+    def _fail(self, error) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error if isinstance(error, BaseException) else ConnectionError(str(error)))
+
+    def request(self, data: bytes):
+        self.waiter = self.loop.create_future()
+        self.transport.write(data)
+        return self.waiter
+
+
+async def _connect(loop, host: str, port: int) -> _Connection:
+    _, connection = await loop.create_connection(lambda: _Connection(loop), host, port)
+    return connection
+
+
+def _raw_request(host: str, port: int, path: str, api_key: str, body: bytes) -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {api_key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _quote_batch(rng: random.Random, asset_id: str, size: int, market_share: float) -> list[dict]:
+    """A market maker's batch: bids below and asks above its own reference price near the mid (so they
+    cross other users' orders, not each other), plus about `market_share` of market volume sent as at most
+    one market sell and one market buy, last: a market buy holds all of its user's available USD while it
+    matches (API.md), so buys behind it in the same batch — a second market buy included — would be refused."""
+    reference = MID + TICK * rng.randint(-25, 25)
+    orders: list[dict] = []
+    market_lots = {"market_sell": 0, "market_buy": 0}
+    while len(orders) + sum(1 for lots in market_lots.values() if lots) < size:
+        if rng.random() < market_share:
+            market_lots[rng.choice(("market_buy", "market_sell"))] += rng.randint(1, 10)
+            continue
+        offset = TICK * rng.randint(1, 25)
+        buy = rng.random() < 0.5
+        orders.append({"asset_id": asset_id, "order_type": "limit_buy" if buy else "limit_sell",
+                       "quantity": str(LOT * rng.randint(1, MAX_LOTS)),
+                       "price": str(reference - offset if buy else reference + offset)})
+    markets = [{"asset_id": asset_id, "order_type": kind, "quantity": str(LOT * lots)}
+               for kind, lots in market_lots.items() if lots]
+    return orders + markets
+
+
+def _build_requests(spec: dict) -> list[list[bytes]]:
+    """Pools of ready-to-send requests (built before timing starts), one per connection, each cycled through.
+
+    With `partition_users`, a connection sends only for its own users, so no user has two requests in
+    flight at once; otherwise every request is from a user drawn at random."""
+    import orjson
+
+    rng = random.Random(spec["seed"])
+    users, assets, connections = spec["users"], spec["assets"], spec["connections"]
+    partition = spec.get("partition_users") and len(users) >= connections
+    pools: list[list[bytes]] = [[] for _ in range(connections if partition else 1)]
+    for index in range(spec["pool"]):
+        pool = index % len(pools)
+        if partition:
+            username, api_key = users[pool + connections * rng.randrange((len(users) - pool - 1) // connections + 1)]
+        else:
+            username, api_key = rng.choice(users)
+        if spec["kind"] == "batch":
+            body = orjson.dumps({"orders": _quote_batch(rng, rng.choice(assets), spec["batch_size"],
+                                                        spec["market_share"])})
+            pools[pool].append(_raw_request(spec["host"], spec["port"], "/api/v1/orders/batch", api_key, body))
+        else:
+            body = orjson.dumps(random_order(rng, rng.choice(assets), spec["market_share"]))
+            pools[pool].append(_raw_request(spec["host"], spec["port"], "/api/v1/orders", api_key, body))
+    return pools
+
+
+_STATUS_KEY = b'"status":"'
+_CODE_KEY = b'"code":"'
+
+
+def _word_after(body: bytes, key: bytes, start: int = 0) -> tuple[str | None, int]:
+    at = body.find(key, start)
+    if at < 0:
+        return None, -1
+    at += len(key)
+    end = body.find(b'"', at)
+    return body[at:end].decode(errors="replace"), end
+
+
+class _Tally:
+    """What a generator saw inside the measurement window."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.latencies: list[float] = []
+        self.http: dict[str, int] = {}
+        self.outcomes: dict[str, int] = {}
+        self.orders_ok = 0
+        self.orders_failed = 0
+        self.errors = 0
+
+    def record(self, latency: float, status: int, body: bytes) -> None:
+        self.latencies.append(latency)
+        key = str(status)
+        self.http[key] = self.http.get(key, 0) + 1
+        if self.kind == "batch" and status == 200:
+            # every result carries "success":true|false; the envelope adds one "success":true
+            ok = body.count(b'"success":true') - 1
+            self.orders_ok += ok
+            self.orders_failed += body.count(b'"success":false')
+            for key, prefix in ((_STATUS_KEY, ""), (_CODE_KEY, "refused ")):
+                position = 0
+                while True:
+                    word, position = _word_after(body, key, position)
+                    if word is None:
+                        break
+                    word = prefix + word
+                    self.outcomes[word] = self.outcomes.get(word, 0) + 1
+            return
+        if 200 <= status < 300:
+            word, _ = _word_after(body, _STATUS_KEY)
+            self.orders_ok += 1
+        else:
+            word, _ = _word_after(body, _CODE_KEY)
+            word = f"{status} {word}"
+            self.orders_failed += 1
+        if word is not None:
+            self.outcomes[word] = self.outcomes.get(word, 0) + 1
+
+
+async def _generate(spec: dict) -> dict:
+    loop = asyncio.get_running_loop()
+    requests = _build_requests(spec)
+    host, port = spec["host"], spec["port"]
+    connections = [await _connect(loop, host, port) for _ in range(spec["connections"])]
+    tally = _Tally(spec["kind"])
+    clock = time.perf_counter
+    begin = clock() + 0.05
+    measure_from = begin + spec["warmup"]
+    measure_to = measure_from + spec["duration"]
+    # perf_counter is CLOCK_MONOTONIC, as is the orchestrator's time.monotonic: it samples CPU use in this window
+    sys.stdout.write(f"WINDOW {measure_from} {measure_to}\n")
+    sys.stdout.flush()
+    timeout = spec["timeout"]
+    start = random.Random(spec["seed"] + 1)
+    counters = [start.randrange(len(pool)) for pool in requests]
+    late = [0]
+
+    def next_request(index: int) -> bytes:
+        pool = index % len(requests)
+        counters[pool] += 1
+        return requests[pool][counters[pool] % len(requests[pool])]
+
+    async def send(index: int, data: bytes) -> tuple[int, bytes]:
+        connection = connections[index]
+        if connection.closed:
+            connection = connections[index] = await _connect(loop, host, port)
+        return await connection.request(data)  # a hung request is bounded by the phase's deadline
+
+    async def closed_worker(index: int) -> None:
+        while True:
+            started = clock()
+            if started >= measure_to:
+                return
+            try:
+                status, body = await send(index, next_request(index))
+            except Exception:
+                if started >= measure_from:
+                    tally.errors += 1
+                connections[index].closed = True
+                await asyncio.sleep(0.01)  # a refused connection must not make the generator spin
+                continue
+            finished = clock()
+            if started >= measure_from and finished <= measure_to:
+                tally.record(finished - started, status, body)
+
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def open_worker(index: int) -> None:
+        while True:
+            scheduled = await queue.get()
+            if scheduled is None:
+                return
+            try:
+                status, body = await send(index, next_request(index))
+            except Exception:
+                if scheduled >= measure_from:
+                    tally.errors += 1
+                connections[index].closed = True
+                await asyncio.sleep(0.01)  # a refused connection must not make the generator spin
+                continue
+            finished = clock()
+            if scheduled >= measure_from:
+                if finished > measure_to + 1.0:
+                    late[0] += 1
+                tally.record(finished - scheduled, status, body)
+
+    async def scheduler(rate: float) -> int:
+        sent = 0
+        while True:
+            now = clock()
+            if now >= measure_to:
+                break
+            due = int((now - begin) * rate) + 1
+            while sent < due:
+                queue.put_nowait(begin + sent / rate)
+                sent += 1
+            # wake for the next arrival (at least every 0.5 ms under high rates): the generator must not
+            # spin on a 2-core machine it shares with the service
+            await asyncio.sleep(max(0.0005, begin + sent / rate - clock()))
+        for _ in connections:
+            queue.put_nowait(None)
+        return sent
+
+    cpu_before = time.process_time()
+    if spec["mode"] == "open":
+        workers = [loop.create_task(open_worker(index)) for index in range(len(connections))]
+        scheduled = await scheduler(spec["rate"])
+        done, pending = await asyncio.wait(workers, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        backlog = queue.qsize()
+    else:
+        workers = [loop.create_task(closed_worker(index)) for index in range(len(connections))]
+        done, pending = await asyncio.wait(workers, timeout=spec["warmup"] + spec["duration"] + timeout + 5)
+        for task in pending:
+            task.cancel()
+        scheduled, backlog = None, 0
+    cpu = time.process_time() - cpu_before
+    for connection in connections:
+        if connection.transport is not None:
+            connection.transport.close()
+    return {"latencies": sorted(tally.latencies), "http": tally.http, "outcomes": tally.outcomes,
+            "orders_ok": tally.orders_ok, "orders_failed": tally.orders_failed, "errors": tally.errors,
+            "duration": spec["duration"], "scheduled": scheduled, "backlog": backlog, "late": late[0],
+            "generator_cpu": cpu, "wall": clock() - begin}
+
+
+def _generator_main() -> None:
+    import uvloop
+
+    spec = json.loads(sys.stdin.read())
+    result = uvloop.run(_generate(spec))
+    sys.stdout.write(json.dumps(result))
+
+
+# =============================================================================================
+# The orchestrator
+# =============================================================================================
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def summarize(result: dict, orders_per_request: int = 1) -> dict:
+    latencies = result["latencies"]
+    count = len(latencies)
+    summary = {"requests_per_s": count / result["duration"],
+               "p50_ms": percentile(latencies, 0.50) * 1e3, "p90_ms": percentile(latencies, 0.90) * 1e3,
+               "p99_ms": percentile(latencies, 0.99) * 1e3, "max_ms": (latencies[-1] * 1e3 if latencies else 0),
+               "requests": count, "http": result["http"], "outcomes": result["outcomes"],
+               "errors": result["errors"], "generator_cpu_share": result["generator_cpu"] / max(result["wall"], 1e-9)}
+    summary["orders_per_s"] = (result["orders_ok"] / result["duration"] if orders_per_request > 1
+                               else summary["requests_per_s"])
+    summary["orders_ok"] = result["orders_ok"]
+    summary["orders_failed"] = result["orders_failed"]
+    if result.get("scheduled") is not None:
+        summary["scheduled"] = result["scheduled"]
+        summary["backlog"] = result["backlog"]
+        summary["late"] = result["late"]
+    return summary
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    except OSError:
+        return None
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (every process, ours or not) since boot."""
+    with open("/proc/stat") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds used during a phase by the service's processes (the gateway vs each kind of Ray process),
+    by fixed processes (the no-op app, the sink), and by the whole machine."""
+
+    def __init__(self, service: ServiceProcess) -> None:
+        self.service = service
+        self.marker = f"ORDER_SERVICE_DATA_DIR={service.data_dir}".encode()
+        self.pids: dict[int, str] = {}
+
+    def watch(self, pid: int, label: str) -> None:
+        self.pids[pid] = label
+
+    def _discover(self) -> None:
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in self.pids:
+                continue
+            try:
+                with open(f"/proc/{name}/environ", "rb") as environ:
+                    if self.marker not in environ.read().split(b"\0"):
+                        continue
+                with open(f"/proc/{name}/cmdline", "rb") as cmdline:
+                    command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            pid = int(name)
+            self.pids[pid] = "gateway" if pid == self.service.process.pid else _process_kind(command)
+
+    def sample(self) -> dict:
+        self._discover()
+        times = {pid: spent for pid in self.pids if (spent := _cpu_seconds(pid)) is not None}
+        return {"pids": times, "machine": machine_busy_seconds(), "clock": time.monotonic()}
+
+    def usage(self, before: dict, after: dict) -> dict[str, float]:
+        """Cores used per kind of process between two samples, and by the machine as a whole."""
+        seconds = after["clock"] - before["clock"]
+        used: dict[str, float] = {}
+        for pid, spent in after["pids"].items():
+            kind = self.pids[pid]
+            used[kind] = used.get(kind, 0.0) + (spent - before["pids"].get(pid, 0.0)) / seconds
+        used = dict(sorted(used.items(), key=lambda item: -item[1]))
+        used["machine"] = (after["machine"] - before["machine"]) / seconds
+        used["seconds"] = seconds
+        return used
+
+
+class Profiler:
+    """py-spy on the service's processes (gateway and actors) during a phase's measured window."""
+
+    def __init__(self, directory: Path, rate: int = 100) -> None:
+        self.directory = directory
+        self.rate = rate
+        self.files: list[tuple[str, str, Path]] = []  # (phase, kind, raw file)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.py_spy = str(Path(sys.executable).parent / "py-spy")
+
+    def start(self, label: str, meter: CpuMeter, seconds: float,
+              kinds: tuple[str, ...] = ("gateway", "shard actors", "book actors")) -> list:
+        recording = []
+        for pid, kind in list(meter.pids.items()):
+            if kind not in kinds:
+                continue
+            path = self.directory / f"{label}-{kind.replace(' ', '_')}-{pid}.txt"
+            process = subprocess.Popen([self.py_spy, "record", "--pid", str(pid), "--duration",
+                                        str(max(1, int(seconds))), "--rate", str(self.rate), "--format", "raw",
+                                        "--nonblocking", "--gil", "-o", str(path)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            recording.append((process, label, kind, path))
+        return recording
+
+    def finish(self, recording: list) -> None:
+        for process, label, kind, path in recording:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if path.exists():
+                self.files.append((label, kind, path))
+
+    def report(self, top: int = 12) -> None:
+        """Per phase and kind of process: where the GIL-holding samples were, by package, by function
+        (self) and by caller chain (inclusive, frames common to nearly every sample left out)."""
+        groups: dict[tuple[str, str], list[Path]] = {}
+        for label, kind, path in self.files:
+            groups.setdefault((label, kind), []).append(path)
+        print(f"\nprofiles (py-spy --gil --nonblocking at {self.rate} Hz over each measured window; "
+              f"share of the samples in which the process held the GIL, i.e. ran Python)")
+        for (label, kind), paths in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1])):
+            own: dict[str, int] = {}
+            inclusive: dict[str, int] = {}
+            packages: dict[str, int] = {}
+            total = 0
+            for path in paths:
+                for line in path.read_text(errors="replace").splitlines():
+                    stack, _, count = line.rpartition(" ")
+                    if not stack or not count.isdigit():
+                        continue
+                    frames = [frame for frame in stack.split(";") if not frame.startswith(("process ", "thread "))]
+                    if not frames:
+                        continue
+                    weight = int(count)
+                    total += weight
+                    own[frames[-1]] = own.get(frames[-1], 0) + weight
+                    package = _package(frames[-1])
+                    packages[package] = packages.get(package, 0) + weight
+                    for frame in set(frames):
+                        inclusive[frame] = inclusive.get(frame, 0) + weight
+            if not total:
+                continue
+            seconds = total / self.rate / len(paths)
+            print(f"\n  {label} / {kind}: {len(paths)} process(es), {total} samples "
+                  f"(~{seconds:.1f} GIL-seconds per process)")
+            print("    by package (self): " + ", ".join(
+                f"{name} {count / total:.0%}" for name, count in
+                sorted(packages.items(), key=lambda item: -item[1])[:top] if count / total >= 0.01))
+            print("    self:      " + "\n               ".join(
+                f"{count / total:5.1%} {_short(frame)}" for frame, count in
+                sorted(own.items(), key=lambda item: -item[1])[:top]))
+            chains = [(frame, count) for frame, count in inclusive.items() if count / total < 0.9]
+            print("    inclusive: " + "\n               ".join(
+                f"{count / total:5.1%} {_short(frame)}" for frame, count in
+                sorted(chains, key=lambda item: -item[1])[:top + 8]))
+
+
+def _package(frame: str) -> str:
+    """The top-level package (or stdlib module) a frame's file belongs to."""
+    location = frame.rpartition("(")[2]
+    for marker in ("site-packages/", "/work/main/"):
+        if marker in location:
+            return location.split(marker, 1)[1].split("/", 1)[0].split(".py", 1)[0]
+    if "lib/python3" in location:
+        rest = location.split("lib/python3", 1)[1].split("/", 1)[-1]
+        return "stdlib:" + rest.split("/", 1)[0].split(".py", 1)[0]
+    return location.split(":", 1)[0] or "?"
+
+
+def _short(frame: str) -> str:
+    """'function (path/to/site-packages/pkg/mod.py:12)' -> 'function (pkg/mod.py:12)'."""
+    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+        if marker in frame:
+            head, _, tail = frame.partition("(")
+            return f"{head}({tail.split(marker, 1)[1]}" if marker in tail else frame
+    return frame
+
+
+def run_generator(spec: dict, meter: CpuMeter | None = None, profiler: Profiler | None = None,
+                  label: str = "", profile_kinds: tuple[str, ...] = ()) -> tuple[dict, dict | None]:
+    """Run one generator process for one phase; return its tally and the CPU use inside its measured window."""
+    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--generator"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    usage = None
+    if meter is not None:
+        meter.watch(process.pid, "generator")
+    try:
+        process.stdin.write(json.dumps(spec).encode())
+        process.stdin.close()
+        line = process.stdout.readline().decode()
+        if line.startswith("WINDOW") and meter is not None:
+            measure_from, measure_to = (float(value) for value in line.split()[1:])
+            time.sleep(max(0.0, measure_from - time.monotonic()))
+            before = meter.sample()
+            recording = (profiler.start(label, meter, measure_to - time.monotonic(), profile_kinds)
+                         if profiler and profile_kinds else None)
+            time.sleep(max(0.0, measure_to - time.monotonic()))
+            usage = meter.usage(before, meter.sample())
+            if recording:
+                profiler.finish(recording)
+        output = process.stdout.read()
+        process.wait(timeout=spec["warmup"] + spec["duration"] + spec["timeout"] + 120)
+    finally:
+        if meter is not None:
+            meter.pids.pop(process.pid, None)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"the generator failed:\n{process.stderr.read().decode(errors='replace')[-3000:]}")
+    return json.loads(output), usage
+
+
+NOT_SERVICE = {"generator", "no-op app", "raw sink", "machine", "seconds"}
+
+
+def _process_kind(command: str) -> str:
+    for marker, kind in (("AccountShardActor", "shard actors"), ("AssetBookActor", "book actors"),
+                         ("RegistryActor", "registry actor"), ("raylet", "raylet"), ("gcs_server", "gcs"),
+                         ("ray::IDLE", "idle ray workers")):
+        if marker in command:
+            return kind
+    return "other ray"
+
+
+def start_noop(port: int, raw: bool, log_path: Path) -> subprocess.Popen:
+    command = [sys.executable, str(HERE / "noop_app.py"), "--port", str(port)] + (["--raw"] if raw else [])
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command} exited: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/orders", timeout=2.0,
+                                headers={"Authorization": "Bearer probe"},
+                                json={"asset_id": "X", "order_type": "limit_buy", "quantity": "1", "price": "1"})
+            if answer.status_code == 201:
+                return process
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{command} did not answer within 30s")
+        time.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def fmt_row(name: str, s: dict, extra: str = "") -> str:
+    return (f"  {name:<34} {s['requests_per_s']:>9.0f} req/s  p50 {s['p50_ms']:6.2f} ms  p90 {s['p90_ms']:6.2f} ms  "
+            f"p99 {s['p99_ms']:6.2f} ms  max {s['max_ms']:7.1f} ms  n={s['requests']}{extra}")
+
+
+def median_of(runs: list[dict], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def main() -> int:
+    if "--generator" in sys.argv:
+        _generator_main()
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per phase (default 8)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each phase (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of every phase (default 3)")
+    parser.add_argument("--ceiling-repeats", type=int, default=1,
+                        help="repeats of the generator-ceiling calibration (default 1)")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections, peak phases (default 64)")
+    parser.add_argument("--batch-connections", type=int, default=16,
+                        help="connections for the batch phase (default 16)")
+    parser.add_argument("--open-connections", type=int, default=128,
+                        help="connections available to the open-loop phase (default 128)")
+    parser.add_argument("--batch-size", type=int, default=100, help="orders per batch request (default 100)")
+    parser.add_argument("--rate-fraction", type=float, default=0.5,
+                        help="open-loop arrival rate as a fraction of the median single-order peak (default 0.5)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open-loop arrival rate in requests/s (default: --rate-fraction x the measured peak)")
+    parser.add_argument("--users", type=int, default=200, help="funded users (default 200)")
+    parser.add_argument("--assets", type=int, default=2, help="assets traded (default 2)")
+    parser.add_argument("--market-share", type=float, default=0.1, help="share of market orders (default 0.1)")
+    parser.add_argument("--no-sync", action="store_true", help="run the service with fsync off (default: on)")
+    parser.add_argument("--phases", default="ceiling,noop,single,batch,open",
+                        help="comma-separated subset of ceiling,noop,single,batch,open")
+    parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, data)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="py-spy the gateway and the actors during every service phase's measured window (and the "
+                             "no-op app during its phase), "
+                             "raw stacks into DIR, and print the top costs (slows the service a little)")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds to wait after setup before the phases (e.g. to attach py-spy)")
+    arguments = parser.parse_args()
+    phases = set(arguments.phases.split(","))
+
+    started = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix="http-bench-"))
+    service = ServiceProcess(root / "service", sync=not arguments.no_sync)
+    noop = sink = None
+    noop_port, sink_port = free_port(), free_port()
+    try:
+        ready_seconds = service.start()
+        meter = CpuMeter(service)
+        profiler = Profiler(Path(arguments.profile)) if arguments.profile else None
+        if "noop" in phases:
+            noop = start_noop(noop_port, False, root / "noop.log")
+            meter.watch(noop.pid, "no-op app")
+        if "ceiling" in phases:
+            sink = start_noop(sink_port, True, root / "sink.log")
+            meter.watch(sink.pid, "raw sink")
+        assets = [f"BN{index}" for index in range(arguments.assets)]
+        setup_started = time.monotonic()
+        population = asyncio.run(create_population(service.base_url, service.admin_token,
+                                                   user_count=arguments.users, assets=assets))
+        setup_seconds = time.monotonic() - setup_started
+        info = conditions()
+        print("HTTP benchmark: order service vs no-op FastAPI baseline, one run", flush=True)
+        print(f"  cpu: {info['cpu']}, {info['cores']} cores; python {info['python']}; kernel {info['kernel']}; "
+              f"load average before the phases {Path('/proc/loadavg').read_text().split()[0:3]}")
+        print(f"  service: fsync {'off' if arguments.no_sync else 'on'}, ready in {ready_seconds:.1f}s, "
+              f"setup of {arguments.users} users x (USD + {len(assets)} assets) in {setup_seconds:.1f}s; "
+              f"data {service.data_dir}")
+        print(f"  server settings (service and no-op): uvicorn, uvloop, httptools, 1 process, access log off")
+        print(f"  generator: 1 separate process, uvloop + raw asyncio keep-alive connections + httptools parser")
+        print(f"  phases: {arguments.warmup:g}s warmup + {arguments.duration:g}s measured, {arguments.repeats} repeats; "
+              f"connections {arguments.connections} (batch {arguments.batch_connections}, "
+              f"open loop up to {arguments.open_connections})")
+        print(f"  orders: limit buy/sell at {MID} ± 0.50 (tick 0.01), qty 0.01–1.00, "
+              f"{arguments.market_share:.0%} market orders, random user of {arguments.users}, "
+              f"{len(assets)} assets;\n          batch: {arguments.batch_size} orders/request, one user's bids below and asks above a reference in "
+              f"mid ± 0.25, then one market sell and one market buy, each connection sending for its own users",
+              flush=True)
+        if arguments.pause:
+            print(f"  pausing {arguments.pause:g}s: service pid {service.process.pid}", flush=True)
+            time.sleep(arguments.pause)
+
+        base = {"host": "127.0.0.1", "users": population.users, "assets": population.assets,
+                "market_share": arguments.market_share, "batch_size": arguments.batch_size,
+                "warmup": arguments.warmup, "duration": arguments.duration, "timeout": 30.0, "mode": "closed"}
+        runs: dict[str, list[dict]] = {name: [] for name in ("ceiling", "noop", "single", "batch", "open")}
+
+        def phase(name: str, repeat: int, **spec_changes) -> dict:
+            spec = dict(base, seed=1000 * repeat + 10 * list(runs).index(name), **spec_changes)
+            spec.setdefault("pool", 400 if spec.get("kind") == "batch" else 20_000)
+            kinds = {"noop": ("no-op app",), "ceiling": ()}.get(name, ("gateway", "shard actors", "book actors"))
+            result, usage = run_generator(spec, meter, profiler, f"{name}{repeat + 1}", kinds)
+            summary = summarize(result, arguments.batch_size if spec["kind"] == "batch" else 1)
+            summary["cpu"] = usage or {}
+            server_kinds = {"ceiling": ["raw sink"], "noop": ["no-op app"]}.get(name)
+            if server_kinds is None:
+                server_kinds = [kind for kind in summary["cpu"] if kind not in NOT_SERVICE]
+            summary["server_cores"] = sum(summary["cpu"].get(kind, 0.0) for kind in server_kinds)
+            summary["server_us_per_request"] = (summary["server_cores"] * 1e6 / summary["requests_per_s"]
+                                                if summary["requests_per_s"] else float("nan"))
+            runs[name].append(summary)
+            return summary
+
+        def cpu_note(s: dict, service_phase: bool) -> str:
+            cpu = s["cpu"]
+            parts = ""
+            if service_phase:
+                parts = " (" + ", ".join(f"{kind} {cores:.2f}" for kind, cores in cpu.items()
+                                         if kind not in NOT_SERVICE and cores >= 0.02) + ")"
+            return (f"\n      cpu cores: server {s['server_cores']:.2f}{parts}; generator {cpu.get('generator', 0):.2f}; "
+                    f"whole machine {cpu.get('machine', 0):.2f}/{os.cpu_count()} -> server "
+                    f"{s['server_us_per_request']:.0f} cpu-us/request")
+
+        print("\nruns", flush=True)
+        for repeat in range(arguments.repeats):
+            if "ceiling" in phases and repeat < arguments.ceiling_repeats:
+                s = phase("ceiling", repeat, port=sink_port, kind="single", connections=arguments.connections)
+                print(fmt_row(f"[{repeat + 1}] generator ceiling (raw sink)", s) + cpu_note(s, False), flush=True)
+            if "noop" in phases:
+                s = phase("noop", repeat, port=noop_port, kind="single", connections=arguments.connections)
+                print(fmt_row(f"[{repeat + 1}] no-op FastAPI, single", s) + cpu_note(s, False), flush=True)
+            if "single" in phases:
+                s = phase("single", repeat, port=service.port, kind="single", connections=arguments.connections)
+                print(fmt_row(f"[{repeat + 1}] service, single", s, f"  http {s['http']}") + cpu_note(s, True),
+                      flush=True)
+            if "batch" in phases:
+                s = phase("batch", repeat, port=service.port, kind="batch", connections=arguments.batch_connections,
+                          partition_users=True)
+                print(fmt_row(f"[{repeat + 1}] service, batch x{arguments.batch_size}", s,
+                              f"  -> {s['orders_per_s']:.0f} orders/s ok, {s['orders_failed']} refused, "
+                              f"http {s['http']}") + cpu_note(s, True), flush=True)
+        rate = None
+        if "open" in phases and (runs["single"] or arguments.rate):
+            rate = arguments.rate or arguments.rate_fraction * median_of(runs["single"], "requests_per_s")
+            for repeat in range(arguments.repeats):
+                s = phase("open", repeat, port=service.port, kind="single", connections=arguments.open_connections,
+                          mode="open", rate=rate)
+                print(fmt_row(f"[{repeat + 1}] service, open loop {rate:.0f}/s", s,
+                              f"  backlog {s['backlog']} late {s['late']} errors {s['errors']}")
+                      + cpu_note(s, True), flush=True)
+
+        print(f"\nmedians of {arguments.repeats} repeats")
+        if runs["ceiling"]:
+            print(f"  generator ceiling (raw sink):      {median_of(runs['ceiling'], 'requests_per_s'):9.0f} req/s  "
+                  f"(generator {statistics.median(r['cpu'].get('generator', 0) for r in runs['ceiling']):.2f} cores)")
+        if runs["noop"]:
+            s = runs["noop"]
+            print(f"  no-op FastAPI, single POST:        {median_of(s, 'requests_per_s'):9.0f} req/s  "
+                  f"p50 {median_of(s, 'p50_ms'):.2f} ms  p90 {median_of(s, 'p90_ms'):.2f} ms  "
+                  f"p99 {median_of(s, 'p99_ms'):.2f} ms  server {median_of(s, 'server_us_per_request'):.0f} cpu-us/req")
+            if runs["ceiling"]:
+                share = median_of(s, "requests_per_s") / median_of(runs["ceiling"], "requests_per_s")
+                print(f"    no-op / generator ceiling = {share:.2f} "
+                      f"({'the generator is not the limit' if share < 0.7 else 'the generator may limit the no-op'})")
+        if runs["single"]:
+            s = runs["single"]
+            print(f"  service, single POST:              {median_of(s, 'requests_per_s'):9.0f} req/s  "
+                  f"p50 {median_of(s, 'p50_ms'):.2f} ms  p90 {median_of(s, 'p90_ms'):.2f} ms  "
+                  f"p99 {median_of(s, 'p99_ms'):.2f} ms  server {median_of(s, 'server_us_per_request'):.0f} cpu-us/req")
+            if runs["noop"]:
+                ratio = median_of(s, "requests_per_s") / median_of(runs["noop"], "requests_per_s")
+                print(f"    service / no-op = {ratio:.2f}x   (target >= 0.5x: {'MET' if ratio >= 0.5 else 'MISSED'})")
+        if runs["batch"]:
+            s = runs["batch"]
+            orders = median_of(s, "orders_per_s")
+            print(f"  service, batch of {arguments.batch_size}:             {orders:9.0f} orders/s accepted "
+                  f"({median_of(s, 'requests_per_s'):.0f} req/s, request p50 {median_of(s, 'p50_ms'):.1f} ms "
+                  f"p99 {median_of(s, 'p99_ms'):.1f} ms, server "
+                  f"{median_of(s, 'server_us_per_request') / arguments.batch_size:.0f} cpu-us/order)"
+                  f"   (target >= 20000: {'MET' if orders >= 20000 else 'MISSED'})")
+        if runs["open"]:
+            s = runs["open"]
+            p99 = median_of(s, "p99_ms")
+            how = "fixed" if arguments.rate else f"{arguments.rate_fraction:g} x peak"
+            print(f"  service, open loop at {rate:.0f} req/s ({how}): achieved "
+                  f"{median_of(s, 'requests_per_s'):.0f} req/s  p50 {median_of(s, 'p50_ms'):.2f} ms  "
+                  f"p90 {median_of(s, 'p90_ms'):.2f} ms  p99 {p99:.2f} ms   "
+                  f"(target p99 < 25 ms: {'MET' if p99 < 25 else 'MISSED'})")
+        for name in ("single", "batch", "open"):
+            outcomes: dict[str, int] = {}
+            for run in runs[name]:
+                for word, count in run["outcomes"].items():
+                    outcomes[word] = outcomes.get(word, 0) + count
+            if outcomes:
+                total = sum(outcomes.values())
+                print(f"  order outcomes, {name}: " + ", ".join(
+                    f"{word} {count / total:.1%}" for word, count in sorted(outcomes.items(), key=lambda i: -i[1])))
+        busy = [run["cpu"].get("machine", 0) for name in runs for run in runs[name] if run["cpu"]]
+        if busy:
+            print(f"  whole machine busy during the measured windows: median {statistics.median(busy):.2f} of "
+                  f"{os.cpu_count()} cores (every process on the host, ours and others'); "
+                  f"load average at the end {Path('/proc/loadavg').read_text().split()[0:3]}")
+        if profiler:
+            profiler.report()
+        print(f"\ntotal wall time {time.monotonic() - started:.0f}s")
+        return 0
+    finally:
+        stop_process(noop)
+        stop_process(sink)
+        code = service.stop()
+        if code not in (0, None):
+            print(f"note: the service exited with code {code} after SIGTERM "
+                  f"(log: {'clean shutdown' if 'Application shutdown complete' in service.log_tail() else 'see below'})",
+                  file=sys.stderr)
+            if "Application shutdown complete" not in service.log_tail():
+                print(service.log_tail(2000), file=sys.stderr)
+        if arguments.keep:
+            print(f"kept {root}")
+        else:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

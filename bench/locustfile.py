@@ -1,0 +1,207 @@
+"""Locust load for a running order service: traders that place, cancel and read orders.
+
+How to run it:
+
+    make run                      # shell 1: the service on http://127.0.0.1:8000, data in ./data
+    make load                     # shell 2: locust headless for LOAD_TIME against LOAD_HOST
+
+    make load LOAD_HOST=http://127.0.0.1:8000 LOAD_TIME=60s LOAD_USERS=50 LOAD_SPAWN_RATE=10
+
+`make load` writes locust's reports under bench/results/ (git-ignored): load.html,
+load_stats.csv, load_stats_history.csv, load_failures.csv, load_exceptions.csv.
+Locust exits non-zero when any request failed.
+
+The admin token comes from $ORDER_SERVICE_ADMIN_TOKEN, else from
+$ORDER_SERVICE_DATA_DIR/admin_token, else from ./data/admin_token (where `make run`
+writes the one it generates). Run directly:
+
+    ORDER_SERVICE_ADMIN_TOKEN=... .venv/bin/locust -f bench/locustfile.py --headless \
+        --host http://127.0.0.1:8000 -u 50 -r 10 -t 60s
+
+What a simulated user does: at test start the asset(s) are created once (409
+ASSET_EXISTS is fine); each simulated user then creates its own service user and
+API key with the admin token, is funded with USD and every asset, and from then on
+uses only its own key. Tasks, weighted: limit buys and sells around a mid of 100.00
+(± 0.50, so they cross and settle), small market orders, cancels of its own open
+orders, reads of one order, of its order list, its portfolio and balances, and the
+order book. A response counts as a success when it is 2xx or one of the expected
+refusals (422 INSUFFICIENT_BALANCE on an order, 409 ORDER_NOT_OPEN on a cancel that
+raced a fill); anything else — any 5xx, an unexpected 4xx, a wrong error code — is a
+failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from locust import FastHttpUser, between, events, task
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load_setup import (  # noqa: E402
+    ASSET_PER_USER, LOT, USD_PER_USER, asset_body, random_limit_price, random_quantity, read_admin_token,
+)
+
+ASSETS = [asset.strip() for asset in os.environ.get("LOAD_ASSETS", "LOADA,LOADB").split(",") if asset.strip()]
+OPEN_STATUSES = ("confirmed", "processing")
+MAX_TRACKED_ORDERS = 200
+
+log = logging.getLogger("locustfile")
+logging.getLogger("httpx").setLevel(logging.WARNING)
+EXPECTED_REFUSALS: Counter = Counter()  # (status, code) answered and counted as a success
+
+
+@events.test_start.add_listener
+def create_assets(environment, **_kwargs) -> None:
+    """Create the traded assets once per test (an existing asset is fine)."""
+    import httpx
+
+    token = read_admin_token()
+    if not token:
+        log.error("no admin token: set ORDER_SERVICE_ADMIN_TOKEN or run next to the service's data/admin_token")
+        environment.process_exit_code = 2
+        if environment.runner is not None:
+            environment.runner.quit()
+        return
+    with httpx.Client(base_url=environment.host, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        for asset_id in ASSETS:
+            answer = client.post("/api/v1/admin/assets", json=asset_body(asset_id))
+            if answer.status_code not in (201, 409):
+                log.error("creating asset %s: %s %s", asset_id, answer.status_code, answer.text[:300])
+
+
+@events.test_stop.add_listener
+def report_refusals(environment, **_kwargs) -> None:
+    """Say how many of the successes were expected refusals (they are not failures)."""
+    refusals = ", ".join(f"{name}: {count}" for name, count in sorted(EXPECTED_REFUSALS.items())) or "none"
+    log.info("expected refusals counted as successes: %s", refusals)
+
+
+def _error_code(response) -> str | None:
+    try:
+        return (response.json().get("error") or {}).get("code")
+    except Exception:
+        return None
+
+
+def _check(response, expected: dict[int, str] | None = None) -> dict | None:
+    """Mark success for 2xx or an expected (status, error code); failure otherwise. Return the data on 2xx."""
+    if 200 <= response.status_code < 300:
+        try:
+            body = response.json()
+        except Exception:
+            response.failure(f"{response.status_code} without a JSON body")
+            return None
+        if not body.get("success"):
+            response.failure(f"{response.status_code} with success=false")
+            return None
+        response.success()
+        return body.get("data")
+    code = _error_code(response)
+    if expected and expected.get(response.status_code) == code:
+        EXPECTED_REFUSALS[f"{response.status_code} {code}"] += 1
+        response.success()
+        return None
+    response.failure(f"{response.status_code} {code or (response.text or '')[:200]}")
+    return None
+
+
+class Trader(FastHttpUser):
+    """One trader with its own API key."""
+
+    wait_time = between(float(os.environ.get("LOAD_WAIT_MIN", "0.05")), float(os.environ.get("LOAD_WAIT_MAX", "0.5")))
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+        self.open_orders: list[str] = []
+        self.headers = None
+        token = read_admin_token()
+        if not token:
+            raise RuntimeError("no admin token (ORDER_SERVICE_ADMIN_TOKEN or data/admin_token)")
+        admin = {"Authorization": f"Bearer {token}"}
+        username = f"load_{uuid.uuid4().hex[:16]}"
+        with self.client.post("/api/v1/admin/users", json={"username": username}, headers=admin,
+                              name="admin: create user", catch_response=True) as response:
+            data = _check(response)
+        if not data:
+            raise RuntimeError(f"could not create user {username}")
+        for asset_id, amount in [("USD", USD_PER_USER), *((asset, ASSET_PER_USER) for asset in ASSETS)]:
+            with self.client.post("/api/v1/admin/deposits", headers=admin, name="admin: deposit",
+                                  json={"username": username, "asset_id": asset_id, "amount": amount},
+                                  catch_response=True) as response:
+                _check(response)
+        self.headers = {"Authorization": f"Bearer {data['api_key']}"}
+
+    def _remember(self, order: dict | None) -> None:
+        if order and order.get("status") in OPEN_STATUSES:
+            self.open_orders.append(order["order_id"])
+            if len(self.open_orders) > MAX_TRACKED_ORDERS:
+                self.open_orders.pop(0)
+
+    @task(10)
+    def place_limit_order(self) -> None:
+        order = {"asset_id": self.rng.choice(ASSETS), "order_type": self.rng.choice(("limit_buy", "limit_sell")),
+                 "quantity": random_quantity(self.rng), "price": random_limit_price(self.rng)}
+        with self.client.post("/api/v1/orders", json=order, headers=self.headers, name="POST /orders (limit)",
+                              catch_response=True) as response:
+            self._remember(_check(response, {422: "INSUFFICIENT_BALANCE"}))
+
+    @task(2)
+    def place_market_order(self) -> None:
+        order = {"asset_id": self.rng.choice(ASSETS), "order_type": self.rng.choice(("market_buy", "market_sell")),
+                 "quantity": str(LOT * self.rng.randint(1, 10))}
+        with self.client.post("/api/v1/orders", json=order, headers=self.headers, name="POST /orders (market)",
+                              catch_response=True) as response:
+            _check(response, {422: "INSUFFICIENT_BALANCE"})
+
+    @task(4)
+    def cancel_open_order(self) -> None:
+        if not self.open_orders:
+            return
+        order_id = self.open_orders.pop(self.rng.randrange(len(self.open_orders)))
+        with self.client.delete(f"/api/v1/orders/{order_id}", headers=self.headers, name="DELETE /orders/[id]",
+                                catch_response=True) as response:
+            _check(response, {409: "ORDER_NOT_OPEN"})
+
+    @task(2)
+    def get_order(self) -> None:
+        if not self.open_orders:
+            return
+        order_id = self.rng.choice(self.open_orders)
+        with self.client.get(f"/api/v1/orders/{order_id}", headers=self.headers, name="GET /orders/[id]",
+                             catch_response=True) as response:
+            order = _check(response)
+        if order and order.get("status") not in OPEN_STATUSES and order_id in self.open_orders:
+            self.open_orders.remove(order_id)
+
+    @task(3)
+    def list_orders(self) -> None:
+        status = self.rng.choice((None, "confirmed", "completed"))
+        query = "?limit=20" + (f"&status={status}" if status else "")
+        with self.client.get(f"/api/v1/orders{query}", headers=self.headers, name="GET /orders",
+                             catch_response=True) as response:
+            _check(response)
+
+    @task(2)
+    def portfolio(self) -> None:
+        with self.client.get("/api/v1/portfolio", headers=self.headers, name="GET /portfolio",
+                             catch_response=True) as response:
+            _check(response)
+
+    @task(1)
+    def balances(self) -> None:
+        with self.client.get("/api/v1/balances", headers=self.headers, name="GET /balances",
+                             catch_response=True) as response:
+            _check(response)
+
+    @task(1)
+    def order_book(self) -> None:
+        with self.client.get(f"/api/v1/assets/{self.rng.choice(ASSETS)}/book?depth=10",
+                             name="GET /assets/[id]/book", catch_response=True) as response:
+            _check(response)

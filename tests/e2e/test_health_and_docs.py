@@ -1,0 +1,70 @@
+"""Health probes answer plain JSON; the OpenAPI document follows the seed's model names."""
+
+from __future__ import annotations
+
+from tests.e2e.api import ORDER_FIELDS, parse_time
+
+SEED_MODELS = ["OrderCreateRequest", "OrderData", "PortfolioData", "AssetBalanceData", "AssetBalancesData",
+               "OrderListData", "AssetTransactionHistoryData"]
+CONTRACT_ROUTES = [
+    ("post", "/api/v1/admin/users"), ("post", "/api/v1/admin/assets"), ("post", "/api/v1/admin/deposits"),
+    ("post", "/api/v1/admin/withdrawals"), ("get", "/api/v1/assets"), ("get", "/api/v1/assets/{asset_id}"),
+    ("get", "/api/v1/assets/{asset_id}/book"), ("get", "/api/v1/assets/{asset_id}/trades"),
+    ("post", "/api/v1/orders"), ("get", "/api/v1/orders"), ("get", "/api/v1/orders/{order_id}"),
+    ("delete", "/api/v1/orders/{order_id}"), ("post", "/api/v1/orders/batch"), ("get", "/api/v1/balances"),
+    ("get", "/api/v1/balances/{asset_id}"), ("get", "/api/v1/transactions/{asset_id}"),
+    ("get", "/api/v1/portfolio"), ("get", "/health"), ("get", "/health/ready"), ("get", "/health/live"),
+]
+
+
+def test_health_answers_its_fields_without_envelope(api):
+    response = api.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert {"status", "timestamp", "service", "version", "uptime", "database", "actors"} <= body.keys(), body
+    assert "success" not in body and "data" not in body
+    parse_time(body["timestamp"])
+
+
+def test_health_live_answers_200_without_envelope(api):
+    response = api.get("/health/live")
+    assert response.status_code == 200
+    assert "success" not in response.json()
+
+
+def test_health_ready_answers_ready_once_recovered(api):
+    response = api.get("/health/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready" and "success" not in body
+
+
+def test_openapi_names_the_seed_models(api):
+    response = api.get("/openapi.json")
+    assert response.status_code == 200
+    schemas = response.json()["components"]["schemas"]
+    missing = [name for name in SEED_MODELS if name not in schemas]
+    assert not missing, f"missing from /openapi.json: {missing}"
+
+
+def test_openapi_order_models_carry_the_contract_fields(api):
+    schemas = api.get("/openapi.json").json()["components"]["schemas"]
+    request_fields = set(schemas["OrderCreateRequest"]["properties"])
+    assert {"asset_id", "order_type", "quantity", "price", "time_in_force", "post_only", "client_order_id",
+            "description"} <= request_fields
+    assert ORDER_FIELDS <= set(schemas["OrderData"]["properties"])
+    assert {"usd_balance", "total_asset_value", "total_portfolio_value", "asset_count", "assets"} <= \
+        set(schemas["PortfolioData"]["properties"])
+
+
+def test_openapi_lists_every_route_of_the_contract(api):
+    paths = api.get("/openapi.json").json()["paths"]
+    missing = [f"{method.upper()} {path}" for method, path in CONTRACT_ROUTES
+               if method not in paths.get(path, {})]
+    assert not missing, f"routes absent from /openapi.json: {missing}"
+
+
+def test_docs_page_answers_200(api):
+    response = api.get("/docs")
+    assert response.status_code == 200
+    assert "text/html" in response.headers["content-type"]
