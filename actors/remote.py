@@ -51,6 +51,9 @@ def start_ray(data_dir: Path, namespace: str, num_cpus: int | None = None) -> No
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], **options)
     else:
+        # Ray starts workers at nice 15, below the gateway: under load the actors that hold
+        # every order would then wait behind the HTTP front. They serve at normal priority.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=num_cpus or os.cpu_count() or 2, **options)
 
 
