@@ -35,33 +35,34 @@ def encode_record(value: Any) -> bytes:
 
 def decode_chunk(
     stream: str, first_sequence: int, records: Sequence[bytes], kind: str = "event"
-) -> tuple[Iterator[tuple[int, Any]], CorruptRecordError | None]:
-    """Verify and decode consecutive records; return the pairs before the first bad one, and its error."""
-    # Replay speed rests on this function: every per-record step runs in C
-    # through map() over the whole chunk, with no Python bytecode per record.
-    # Only when a check fails does a Python loop look for the record at fault.
+) -> Iterator[tuple[int, Any]]:
+    """Yield verified, decoded (sequence, value) pairs; raise CorruptRecordError at the first bad record."""
+    # Replay speed rests on this function. The checksums of the whole chunk
+    # are compared in C; the values are then decoded one at a time as the
+    # caller takes them (by map, in C), so each dies young and the garbage
+    # collector is not woken by a chunk's worth of live dicts. Apart from the
+    # hand-off of `yield from`, Python code runs per record only to find the
+    # record at fault.
     bodies = list(map(_body_of, records))
-    error = None
-    if not _checksums_match(records, bodies):
-        good = _first_checksum_failure(records)
-        bodies = bodies[:good]
-        error = CorruptRecordError(stream, first_sequence + good, f"{kind} fails its checksum")
+    intact = len(records) if _checksums_match(records, bodies) else _first_checksum_failure(records)
     try:
-        values = list(map(orjson.loads, bodies))
+        yield from zip(
+            range(first_sequence, first_sequence + intact), map(orjson.loads, bodies[:intact])
+        )
     except orjson.JSONDecodeError:
         # The checksum matched, so the body was written this way: still not
         # a state to load.
-        values = _decodable_prefix(bodies)
-        error = CorruptRecordError(stream, first_sequence + len(values), f"{kind} cannot be decoded")
-    return zip(range(first_sequence, first_sequence + len(values)), values), error
+        bad = first_sequence + len(_decodable_prefix(bodies))
+        raise CorruptRecordError(stream, bad, f"{kind} cannot be decoded") from None
+    if intact < len(records):
+        raise CorruptRecordError(stream, first_sequence + intact, f"{kind} fails its checksum")
 
 
 def decode_record(stream: str, sequence: int, record: bytes, kind: str = "event") -> Any:
     """Verify one record's checksum and decode it."""
-    pairs, error = decode_chunk(stream, sequence, (record,), kind)
-    if error is not None:
-        raise error
-    return next(pairs)[1]
+    for _, value in decode_chunk(stream, sequence, (record,), kind):
+        return value
+    raise AssertionError("decode_chunk yields the record or raises")
 
 
 def _checksums_match(records: Sequence[bytes], bodies: list[bytes]) -> bool:
@@ -77,7 +78,7 @@ def _first_checksum_failure(records: Sequence[bytes]) -> int:
             return index
         if zlib.crc32(record[CHECKSUM_SIZE:]) != int.from_bytes(record[:CHECKSUM_SIZE], "big"):
             return index
-    raise AssertionError("a checksum failed in the chunk, so one record must fail")
+    raise AssertionError("a checksum of the chunk failed, so one of its records fails")
 
 
 def _decodable_prefix(bodies: list[bytes]) -> list[Any]:

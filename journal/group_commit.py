@@ -106,6 +106,8 @@ class GroupCommitWriter:
 
     async def append(self, events: Sequence[Any]) -> int:
         """Write events through the group and return their last sequence, without blocking the loop."""
+        # Until the first await below nothing yields to the loop: when the queue
+        # has room, the events take their sequences in the order callers await.
         records = [encode_record(event) for event in events]
         loop = asyncio.get_running_loop()
         result: asyncio.Future[int] = loop.create_future()

@@ -45,10 +45,9 @@ META_DATABASE = b"meta"
 LAST_SEQUENCE_KEY = b"last_sequence"
 FIRST_SEQUENCE_KEY = b"first_sequence"
 
-# Records fetched and decoded at a time: large enough to amortize the read
-# transaction, small enough that a replay neither pins old pages nor holds the
-# guard for long, and that the decoded chunk dies young (larger chunks live
-# through several garbage collections and made replay measurably slower).
+# Records fetched per read transaction: large enough to amortize the
+# transaction, small enough that a replay neither pins old pages nor holds
+# the guard against the writer for long.
 READ_CHUNK_RECORDS = 1024
 # Deletions per prune transaction, to stay far below LMDB's dirty-page limit.
 PRUNE_CHUNK_RECORDS = 65536
@@ -133,8 +132,6 @@ class LmdbJournal:
             self._require_open()
             first = max(start, self._first_sequence)
             end = self._last_sequence + 1 if stop is None else min(stop, self._last_sequence + 1)
-        # Chunks are decoded whole, and chain hands out their pairs without
-        # running Python code per event.
         return chain.from_iterable(self._decoded_chunks(first, end))
 
     def last_sequence(self) -> int:
@@ -222,11 +219,8 @@ class LmdbJournal:
         while next_sequence < end:
             count = min(READ_CHUNK_RECORDS, end - next_sequence)
             records, missing_sequence = self._fetch(next_sequence, count)
-            pairs, corrupt = decode_chunk(self._stream, next_sequence, records)
             # The good events before a fault are handed out before it is raised.
-            yield pairs
-            if corrupt is not None:
-                raise corrupt
+            yield decode_chunk(self._stream, next_sequence, records)
             if missing_sequence is not None:
                 raise CorruptRecordError(self._stream, missing_sequence, "event is missing")
             next_sequence += count

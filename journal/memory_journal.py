@@ -57,7 +57,7 @@ class MemoryJournal:
             first = max(start, self._first_sequence)
             end = self._last_sequence + 1 if stop is None else min(stop, self._last_sequence + 1)
             records = self._records[first - self._first_sequence : max(end, first) - self._first_sequence]
-        return _decoded(first, records)
+        return decode_chunk(MEMORY_STREAM, first, records)
 
     def last_sequence(self) -> int:
         """Return the sequence of the last event ever appended, 0 for a new stream."""
@@ -107,9 +107,3 @@ class MemoryJournal:
         if self._closed:
             raise JournalError(f"journal stream {MEMORY_STREAM} is closed")
 
-
-def _decoded(first_sequence: int, records: list[bytes]) -> Iterator[tuple[int, Any]]:
-    pairs, corrupt = decode_chunk(MEMORY_STREAM, first_sequence, records)
-    yield from pairs
-    if corrupt is not None:
-        raise corrupt

@@ -23,6 +23,8 @@ class Journal(Protocol):
 
     def append_encoded(self, first_sequence: int, records: Sequence[bytes]) -> int:
         """Write records made by `encode_record` like `append_batch` writes events."""
+        # For GroupCommitWriter, which encodes at submission so that an event
+        # that cannot be encoded is refused before it takes a sequence number.
         ...
 
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, Any]]:

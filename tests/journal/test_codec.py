@@ -23,9 +23,9 @@ def test_encode_record_starts_with_big_endian_crc32_of_orjson_body() -> None:
     assert decode_record("s", 1, record) == {"price": 10, "side": "buy"}
 
 
-def test_decode_chunk_intact_records_returns_all_pairs_and_no_error() -> None:
-    pairs, error = decode_chunk("s", 10, [encode_record(value) for value in ("a", 2, None)])
-    assert (list(pairs), error) == ([(10, "a"), (11, 2), (12, None)], None)
+def test_decode_chunk_intact_records_yields_every_pair() -> None:
+    pairs = decode_chunk("s", 10, [encode_record(value) for value in ("a", 2, None)])
+    assert list(pairs) == [(10, "a"), (11, 2), (12, None)]
 
 
 @pytest.mark.parametrize(
@@ -38,14 +38,15 @@ def test_decode_chunk_intact_records_returns_all_pairs_and_no_error() -> None:
     ],
     ids=["too-short", "empty", "wrong-checksum", "checksum-right-json-wrong"],
 )
-def test_decode_chunk_bad_record_returns_good_prefix_and_error_naming_it(
+def test_decode_chunk_bad_record_yields_good_prefix_then_raises_naming_it(
     damaged: bytes, problem: str
 ) -> None:
-    pairs, error = decode_chunk("stream-x", 100, records_with(2, damaged))
-    assert list(pairs) == [(100, {"n": 0}), (101, {"n": 1})]
-    assert isinstance(error, CorruptRecordError)
-    assert error.sequence == 102
-    assert str(error) == f"journal stream stream-x: {problem} at sequence 102"
+    decoded: list[tuple[int, object]] = []
+    with pytest.raises(CorruptRecordError) as caught:
+        decoded.extend(decode_chunk("stream-x", 100, records_with(2, damaged)))
+    assert decoded == [(100, {"n": 0}), (101, {"n": 1})]
+    assert caught.value.sequence == 102
+    assert str(caught.value) == f"journal stream stream-x: {problem} at sequence 102"
 
 
 def test_decode_record_damaged_snapshot_raises_naming_its_sequence() -> None:

@@ -26,6 +26,7 @@ class GatedJournal(MemoryJournal):
         self.gate = threading.Event()
         self.watchdog_fired = False
         self.watchdog = threading.Timer(GATE_WATCHDOG_SECONDS, self._open_by_watchdog)
+        self.watchdog.daemon = True
         self.watchdog.start()
 
     def _open_by_watchdog(self) -> None:
@@ -58,6 +59,13 @@ def assert_every_submission_stored_once(
 def lmdb_journal(stream_path: Path) -> Iterator[LmdbJournal]:
     with LmdbJournal(stream_path) as journal:
         yield journal
+
+
+@pytest.fixture
+def gated_journal() -> Iterator[GatedJournal]:
+    journal = GatedJournal()
+    yield journal
+    journal.watchdog.cancel()
 
 
 class TestGroupCommitWriter:
@@ -130,8 +138,10 @@ class TestGroupCommitWriter:
         assert_every_submission_stored_once(lmdb_journal, results)
         assert writer.commits < len(results)
 
-    def test_submissions_waiting_during_a_write_go_in_one_transaction(self) -> None:
-        journal = GatedJournal()
+    def test_submissions_waiting_during_a_write_go_in_one_transaction(
+        self, gated_journal: GatedJournal
+    ) -> None:
+        journal = gated_journal
         with GroupCommitWriter(journal) as writer:
             first = writer.submit(["first"])
             journal.write_started.wait()
@@ -140,11 +150,12 @@ class TestGroupCommitWriter:
             assert first.result() == 1
             assert [future.result() for future in waiting] == list(range(3, 22, 2))
             assert writer.commits == 2
-        journal.watchdog.cancel()
         assert not journal.watchdog_fired
 
-    def test_group_larger_than_max_batch_events_is_split_in_submission_order(self) -> None:
-        journal = GatedJournal()
+    def test_group_larger_than_max_batch_events_is_split_in_submission_order(
+        self, gated_journal: GatedJournal
+    ) -> None:
+        journal = gated_journal
         with GroupCommitWriter(journal, max_batch_events=5) as writer:
             writer.submit(["first"])
             journal.write_started.wait()
@@ -155,12 +166,13 @@ class TestGroupCommitWriter:
             assert oversized.result() == 28
             # One write in flight, then groups of two submissions (4 events), then the oversized one alone.
             assert writer.commits == 1 + 5 + 1
-        journal.watchdog.cancel()
         assert not journal.watchdog_fired
         assert [event for _, event in journal.read(22)] == list(range(7))
 
-    def test_async_append_on_full_queue_awaits_without_blocking_the_loop(self) -> None:
-        journal = GatedJournal()
+    def test_async_append_on_full_queue_awaits_without_blocking_the_loop(
+        self, gated_journal: GatedJournal
+    ) -> None:
+        journal = gated_journal
         order: list[str] = []
 
         async def fill_then_append(writer: GroupCommitWriter) -> int:
@@ -182,7 +194,6 @@ class TestGroupCommitWriter:
             queued = writer.submit(["second"])  # the queue of one is now full
             assert asyncio.run(fill_then_append(writer)) == 3
             assert (in_flight.result(), queued.result()) == (1, 2)
-        journal.watchdog.cancel()
         assert not journal.watchdog_fired
         assert order == ["loop ran while the queue was full", "append returned"]
         assert [event for _, event in journal.read()] == ["first", "second", "third"]
