@@ -6,6 +6,15 @@ event that touches an account is routed to that account's shard in numbered
 settlement batches per (asset, shard); batches wait in an outbox until the
 shard acknowledges them, so a shard that was down catches up from here.
 
+A shard's settlements travel back to it by two paths that share the numbering:
+in the answer to its own `submit` (so an order's outcome costs no extra call)
+and by the delivery loop, which carries the rest (fills of resting orders whose
+owners did not call). Each settlement is handed out once, and again only if a
+delivery fails; the shard applies them strictly in order, buffering one that
+arrives early. A shard acknowledges only what it has made durable, with every
+`submit` and every delivery answer; only then does a settlement leave the
+outbox.
+
 Each shard's orders carry increasing ids; the highest one seen per shard is
 the fence: an id at or below it is never matched again, which makes resends
 idempotent and lets a recovering shard abort orders that never arrived.
@@ -18,13 +27,14 @@ import logging
 import os
 import time
 from collections import deque
-from itertools import islice, takewhile
+from itertools import takewhile
 
 import ray
 
 from actors.config import ServiceConfig, shard_for
 from actors.faults import crash_point
 from actors.journaled import JournaledState
+from actors.senders import RETRYABLE
 from engine import AssetSpec, EngineError, OrderBook, RejectReason, decode_event, encode_event
 
 log = logging.getLogger(__name__)
@@ -36,13 +46,14 @@ _OWNER_FIELDS = {"TradeExecuted": (6, 8), "OrderRested": (2,), "OrderClosed": (2
 class Settlement:
     """One numbered batch of book events for one shard."""
 
-    __slots__ = ("asset_id", "sequence", "events", "record")
+    __slots__ = ("asset_id", "sequence", "events", "record", "sent")
 
     def __init__(self, asset_id: str, sequence: int, events: list, record: int) -> None:
         self.asset_id = asset_id
         self.sequence = sequence
         self.events = events
         self.record = record  # number of the journal record that made it
+        self.sent = False  # handed to the shard, not yet acknowledged
 
     def wire(self) -> tuple:
         return self.asset_id, self.sequence, self.events
@@ -64,6 +75,7 @@ class AssetBookActor:
         self._wake: dict[int, asyncio.Event] = {}
         self._delivery_tasks: list[asyncio.Task] = []
         self._drained = asyncio.Event()
+        self._asking_acknowledgements = 0
         self.store = JournaledState(config.journal_path(f"book-{index}"), sync=config.sync,
                                     snapshot_every=config.snapshot_every)
         started = time.perf_counter()
@@ -83,9 +95,11 @@ class AssetBookActor:
         await self._journal(["asset", record])
         return True
 
-    async def submit(self, shard: int, orders: list[tuple]) -> list[int]:
-        """Match orders from one shard, in order; return the ids refused by the fence."""
+    async def submit(self, shard: int, orders: list[tuple], acknowledged: dict[str, int]) -> tuple[list, list]:
+        """Match orders from one shard, in order, once journaled; return the ids refused by
+        the fence and the shard's settlements not handed out yet (its orders' outcomes among them)."""
         self._start_delivery()
+        self._acknowledge(shard, acknowledged)
         fence = self.fences.get(shard, 0)
         fenced: list[int] = []
         by_asset: dict[str, list] = {}
@@ -107,7 +121,7 @@ class AssetBookActor:
         self._route(record[3])
         await self._journal(record)
         crash_point(self.config, "book.after_match")
-        return fenced
+        return fenced, self._hand_out(shard)
 
     async def cancel(self, cancels: list[tuple[int, str, int]]) -> list[bool]:
         """Take orders (order_id, asset_id, timestamp) off their books; False where not open."""
@@ -170,9 +184,15 @@ class AssetBookActor:
     async def drained(self) -> bool:
         """Answer once every settlement made so far has been acknowledged by its shard."""
         self._start_delivery()
-        while any(self.outbox.values()):
-            self._drained.clear()
-            await self._drained.wait()
+        self._asking_acknowledgements += 1
+        try:
+            while any(self.outbox.values()):
+                self._drained.clear()
+                for wake in self._wake.values():
+                    wake.set()
+                await self._drained.wait()
+        finally:
+            self._asking_acknowledgements -= 1
         return True
 
     async def flush(self) -> int:
@@ -270,36 +290,60 @@ class AssetBookActor:
             self._wake[shard].set()
             self._delivery_tasks.append(loop.create_task(self._deliver(shard)))
 
+    def _hand_out(self, shard: int) -> list[tuple]:
+        """Mark the shard's durable settlements not yet handed out as sent, and return them."""
+        durable = self.durable_records
+        handed = []
+        for settlement in self.outbox[shard]:
+            if settlement.record > durable or len(handed) == _DELIVERY_BATCH:
+                break
+            if not settlement.sent:
+                settlement.sent = True
+                handed.append(settlement.wire())
+        return handed
+
+    def _acknowledge(self, shard: int, applied: dict[str, int]) -> None:
+        """Drop settlements the shard has made durable."""
+        outbox = self.outbox[shard]
+        while outbox and outbox[0].sequence <= applied.get(outbox[0].asset_id, 0):
+            outbox.popleft()
+        if not outbox:
+            self._drained.set()
+
     async def _deliver(self, shard: int) -> None:
-        """Send durable settlements to one shard, in order, one call in flight."""
+        """Send durable settlements nobody has handed to the shard yet, in order, one call in flight."""
         wake = self._wake[shard]
         outbox = self.outbox[shard]
         backoff = 0.05
         while True:
             await wake.wait()
             wake.clear()
-            while outbox and outbox[0].record <= self.durable_records:
+            while True:
                 durable = self.durable_records
-                batch = [s.wire() for s in islice(takewhile(lambda s: s.record <= durable, outbox),
-                                                   _DELIVERY_BATCH)]
+                batch = [s for s in takewhile(lambda s: s.record <= durable, outbox) if not s.sent]
+                batch = batch[:_DELIVERY_BATCH]
+                if not batch and not (self._asking_acknowledgements and outbox):
+                    break
+                for settlement in batch:
+                    settlement.sent = True
                 try:
-                    applied = await self._shard(shard).apply_settlements.remote(self.index, batch)
-                except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError,
-                        ValueError) as error:
+                    applied = await self._shard(shard).apply_settlements.remote(
+                        self.index, [s.wire() for s in batch])
+                except RETRYABLE as error:
                     log.warning("settlement delivery to shard %d failed (%s); retrying", shard, error)
+                    for settlement in batch:
+                        settlement.sent = False
                     self._shards.pop(shard, None)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
                 backoff = 0.05
                 before = len(outbox)
-                while outbox and outbox[0].sequence <= applied.get(outbox[0].asset_id, 0):
-                    outbox.popleft()
-                if not outbox:
-                    self._drained.set()
+                self._acknowledge(shard, applied)
                 if len(outbox) == before:
-                    # The shard took none of it: it is still recovering and will reconcile.
-                    await asyncio.sleep(backoff)
+                    # Nothing acknowledged yet: the shard is making it durable, or is still
+                    # recovering (it reconciles on its own). Ask again shortly.
+                    await asyncio.sleep(0.01)
 
     def _shard(self, shard: int) -> ray.actor.ActorHandle:
         handle = self._shards.get(shard)

@@ -10,6 +10,7 @@ the journal holds.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -19,6 +20,18 @@ from typing import Any
 from journal import GroupCommitWriter, JournalLockedError, LmdbJournal, recover
 
 log = logging.getLogger(__name__)
+
+# An actor's state is millions of small long-lived objects (orders, transactions) with no
+# reference cycles. Left to the collector they are scanned again and again by full
+# collections, which showed up as a fifth of a shard's time; frozen, they are skipped.
+_FREEZE_EVERY = 50_000  # journal records between freezes
+_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
+
+
+def _settle_heap() -> None:
+    gc.set_threshold(_YOUNG_THRESHOLD, 20, 20)
+    gc.freeze()
+
 
 # A restarted actor may start while its killed predecessor's process is still
 # being torn down; the kernel frees the journal lock when it is gone.
@@ -30,9 +43,10 @@ class JournaledState:
 
     def __init__(self, path: os.PathLike, *, sync: bool, snapshot_every: int) -> None:
         self.journal = _open_when_free(path, sync)
-        self.writer = GroupCommitWriter(self.journal, max_queue=1 << 20)
+        self.writer = GroupCommitWriter(self.journal, max_queue=1 << 30)
         self._snapshot_every = snapshot_every
         self._since_snapshot = 0
+        self._since_freeze = 0
         self._snapshotting = False
 
     def replay(self, load_state: Callable[[Any], None], apply: Callable[[Any], None]) -> int:
@@ -44,14 +58,20 @@ class JournaledState:
         for _, record in records:
             apply(record)
             count += 1
+        _settle_heap()
         return count
 
     async def append(self, records: list, snapshot: Callable[[], Any] | None = None) -> int:
         """Submit records now (keeping the caller's order) and wait until they are durable."""
-        future = self.writer.submit(records)
         self._since_snapshot += len(records)
+        self._since_freeze += len(records)
+        if self._since_freeze >= _FREEZE_EVERY:
+            self._since_freeze = 0
+            _settle_heap()
         try:
-            sequence = await asyncio.wrap_future(future)
+            # `append` takes its sequence numbers before it first suspends (the queue never
+            # fills at this size), so records reach the journal in the order of the calls.
+            sequence = await self.writer.append(records)
         except Exception:
             log.critical("journal write failed; exiting so that the actor restarts from its journal",
                          exc_info=True)
@@ -60,6 +80,11 @@ class JournaledState:
             self._snapshotting = True
             self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot(snapshot))
         return sequence
+
+    def submit(self, records: list) -> asyncio.Future:
+        """Queue records now, in the caller's order; the returned future resolves once durable."""
+        self._since_snapshot += len(records)
+        return asyncio.wrap_future(self.writer.submit(records))
 
     async def _snapshot(self, snapshot: Callable[[], Any]) -> None:
         # The state and the marker are taken together, with no await between them,

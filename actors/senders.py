@@ -41,9 +41,11 @@ async def call_with_retry(call: Callable[[], Awaitable[Any]], forget_handle: Cal
 class OrderedSender:
     """Sends items to one actor in the order given, one call in flight, coalescing the rest."""
 
-    def __init__(self, call: Callable[[list], Awaitable[Any]], forget_handle: Callable[[], Any]) -> None:
+    def __init__(self, call: Callable[[list], Awaitable[Any]], forget_handle: Callable[[], Any],
+                 on_result: Callable[[Any], None] | None = None) -> None:
         self._call = call
         self._forget_handle = forget_handle
+        self._on_result = on_result
         self._pending: list = []
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -60,7 +62,9 @@ class OrderedSender:
                 batch = self._pending[:_MAX_BATCH]
                 del self._pending[:_MAX_BATCH]
                 try:
-                    await call_with_retry(lambda batch=batch: self._call(batch), self._forget_handle)
+                    result = await call_with_retry(lambda batch=batch: self._call(batch), self._forget_handle)
+                    if self._on_result is not None:
+                        self._on_result(result)
                 except Exception:
                     # Not a restart but a refusal: a bug. The orders stay pending, and the
                     # owner's next recovery fails them; the sender keeps serving later ones.

@@ -2,8 +2,11 @@
 
 It checks and holds funds, journals the hold, and only then sends the order
 to its book; it answers once the book's verdict has come back through the
-numbered settlement path. Settlements are applied strictly in order per
-asset and journaled; one that was already applied is ignored. At start it
+numbered settlement path: in the book's answer to its own call, or by the
+book's delivery loop. Settlements are applied strictly in order per asset (one
+that arrives early waits for the gap to fill) and journaled; one that was
+already applied is ignored. The books hear what is durable here with every
+call, and keep a settlement until then. At start it
 replays its journal, then reconciles with every book actor: it fences its own
 order ids there, applies the settlements it missed, and fails (recovery
 aborted) the orders that never reached a book.
@@ -55,10 +58,14 @@ class AccountShardActor:
         self._senders: dict[int, OrderedSender] = {}
         self._books: dict[int, ray.actor.ActorHandle] = {}
         self._ready: asyncio.Task | None = None
+        self._early: dict[str, dict[int, list]] = {}
+        self._background: set[asyncio.Task] = set()  # settlements that came before their turn
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
                                     snapshot_every=config.snapshot_every)
         started = time.perf_counter()
         count = self.store.replay(self._load_state, lambda record: self.accounts.apply(decode_event(record)))
+        # What the journal holds: the books may forget settlements up to here.
+        self._durable_applied: dict[str, int] = dict(self.accounts.settlement_sequences)
         self.next_sequence = max((order_id >> ORDER_ID_SHARD_BITS for order_id in self.accounts.orders), default=0) + 1
         log.info("shard %d replayed %d records in %.3fs", index, count, time.perf_counter() - started)
 
@@ -223,26 +230,61 @@ class AccountShardActor:
         await self.store.append([encode_event(event) for event in events], snapshot=self.accounts.to_state)
 
     async def _apply_settlements(self, batches: list[tuple]) -> dict[str, int]:
+        """Apply settlements; answer what is durable once these are."""
+        durable = self._apply_now(batches)
+        if durable is not None:
+            await durable
+        return dict(self._durable_applied)
+
+    def _apply_now(self, batches: list[tuple]) -> asyncio.Task | None:
+        """Apply settlements in order per asset and journal them; return the task that
+        records them as durable, or None if nothing new was applied."""
         records = []
         touched: set[int] = set()
-        applied: dict[str, int] = {}
+        sequences = self.accounts.settlement_sequences
         for asset_id, sequence, encoded in batches:
-            book_events = tuple(decode_event(event) for event in encoded)
-            outcome = self.accounts.settle(asset_id, sequence, book_events)
-            applied[asset_id] = self.accounts.settlement_sequences.get(asset_id, 0)
-            if isinstance(outcome, RejectReason):
+            if sequence > sequences.get(asset_id, 0) + 1:
+                self._early.setdefault(asset_id, {})[sequence] = encoded
                 continue
-            records.append(["SettlementApplied", asset_id, sequence, encoded])
-            for event in book_events:
-                if type(event) is TradeExecuted:
-                    touched.add(event.taker_order_id)
-                    touched.add(event.maker_order_id)
-                else:
-                    touched.add(event.order_id)
+            self._settle(asset_id, sequence, encoded, records, touched)
+            early = self._early.get(asset_id)
+            while early:
+                following = early.pop(sequences[asset_id] + 1, None)
+                if following is None:
+                    break
+                self._settle(asset_id, sequences[asset_id] + 1, following, records, touched)
         self._notify(touched)
-        if records:
-            await self.store.append(records, snapshot=self.accounts.to_state)
-        return applied
+        if not records:
+            return None
+        task = asyncio.get_running_loop().create_task(
+            self._mark_durable(self.store.submit(records), dict(sequences)))
+        self._background.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def _settle(self, asset_id: str, sequence: int, encoded: list, records: list, touched: set[int]) -> None:
+        book_events = tuple(decode_event(event) for event in encoded)
+        if isinstance(self.accounts.settle(asset_id, sequence, book_events), RejectReason):
+            return  # applied before: a resend
+        records.append(["SettlementApplied", asset_id, sequence, encoded])
+        for event in book_events:
+            if type(event) is TradeExecuted:
+                touched.add(event.taker_order_id)
+                touched.add(event.maker_order_id)
+            else:
+                touched.add(event.order_id)
+
+    async def _mark_durable(self, durable, applied: dict[str, int]) -> None:
+        await durable
+        for asset_id, sequence in applied.items():
+            if sequence > self._durable_applied.get(asset_id, 0):
+                self._durable_applied[asset_id] = sequence
+
+    def _on_submitted(self, answer: tuple) -> None:
+        """Apply the settlements a book handed back with its answer to our orders."""
+        _fenced, settlements = answer
+        if settlements:
+            self._apply_now(settlements)
 
     def _wait(self, order_id: int, condition: Callable[[OrderRecord], bool]) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -306,6 +348,8 @@ class AccountShardActor:
         sender = self._senders.get(book)
         if sender is None:
             sender = self._senders[book] = OrderedSender(
-                lambda orders, book=book: self._book(book).submit.remote(self.index, orders),
-                lambda book=book: self._books.pop(book, None))
+                lambda orders, book=book: self._book(book).submit.remote(
+                    self.index, orders, dict(self._durable_applied)),
+                lambda book=book: self._books.pop(book, None),
+                on_result=self._on_submitted)
         return sender

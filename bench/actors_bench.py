@@ -74,6 +74,12 @@ async def drive(client: ServiceClient, orders_by_shard: list[list[tuple]], batch
     return time.perf_counter() - started, latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -84,7 +90,7 @@ async def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000, help="orders per batched run")
     parser.add_argument("--single-orders", type=int, default=10_000, help="orders per one-per-call run")
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=8, help="calls in flight")
+    parser.add_argument("--concurrency", type=int, default=16, help="calls in flight")
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-sync", action="store_true", help="journal without fsync")
@@ -104,15 +110,22 @@ async def main() -> None:
         for asset_id in ASSETS:
             await client.adjust_balance("deposit", username, asset_id, 10**9)
 
+    pids = {"shards": [await shard.pid.remote() for shard in client.shards],
+            "books": [await book.pid.remote() for book in client.books],
+            "driver": [os.getpid()]}
     rng = random.Random(42)
     figures: dict[str, list] = {"single": [], "batched": []}
+    cpu_per_order: dict[str, list] = {"single": [], "batched": []}
     for repeat in range(args.repeats):
         for mode, count, batch in (("single", args.single_orders, 1), ("batched", args.orders, args.batch)):
             orders = make_orders(rng, users, count)
             by_shard: list[list[tuple]] = [[] for _ in range(config.shard_count)]
             for order in orders:
                 by_shard[shard_for(order[0], config.shard_count)].append(order)
+            before = {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}
             seconds, latencies = await drive(client, by_shard, batch, args.concurrency)
+            after = {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}
+            cpu_per_order[mode].append({role: (after[role] - before[role]) / count * 1e6 for role in pids})
             figures[mode].append((count / seconds, percentile(latencies, 0.5), percentile(latencies, 0.99)))
             print(f"  repeat {repeat + 1} {mode:8s} {count / seconds:10.0f} orders/s  "
                   f"p50 {percentile(latencies, 0.5) * 1e3:7.2f} ms  p99 {percentile(latencies, 0.99) * 1e3:7.2f} ms")
@@ -132,6 +145,11 @@ async def main() -> None:
         medians[mode] = rate
         print(f"{mode:10s} {rate:12.0f} {statistics.median(r[1] for r in rows) * 1e3:11.2f} ms "
               f"{statistics.median(r[2] for r in rows) * 1e3:11.2f} ms")
+    print()
+    print("CPU time per order (µs, medians; the driver is the caller, not the service):")
+    for mode, rows in cpu_per_order.items():
+        parts = ", ".join(f"{role} {statistics.median(r[role] for r in rows):.0f}" for role in pids)
+        print(f"  {mode:8s} {parts}")
     print()
     ratio = medians["batched"] / medians["single"]
     print(f"batched / single: {ratio:.1f}x (target >= 10x); batched {medians['batched']:.0f} orders/s "
