@@ -16,7 +16,7 @@ from typing import Any
 class Batcher:
     """Coalesces items for one destination into calls of at most `max_batch` items."""
 
-    def __init__(self, call: Callable[[list], Awaitable[list]], *, max_in_flight: int = 2,
+    def __init__(self, call: Callable[[list], Awaitable[list]], *, max_in_flight: int = 1,
                  max_batch: int = 500) -> None:
         self._call = call
         self._max_in_flight = max_in_flight
