@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -10,12 +11,19 @@ from fastapi.responses import Response
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return iso_from_micros(time.time_ns() // 1000)
+
+
+_second_cache: list = [None, ""]  # [epoch second, its "YYYY-MM-DDTHH:MM:SS"]: most timestamps share one
 
 
 def iso_from_micros(micros: int) -> str:
-    """Render microseconds since the epoch as ISO-8601 UTC."""
-    return datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    """Render microseconds since the epoch as ISO-8601 UTC, always with six decimals."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    if _second_cache[0] != seconds:
+        _second_cache[1] = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache[0] = seconds
+    return f"{_second_cache[1]}.{fraction:06d}Z"
 
 
 def envelope_response(status: int, success: bool, message: str, data: Any, *, error: dict | None = None,
