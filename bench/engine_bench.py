@@ -67,7 +67,7 @@ OURS = "ours"
 #
 #   book = OrderBook(AssetSpec("BENCH", tick_size="0.01", lot_size="1"))
 #   book.submit_limit(order_id, user, side, price, quantity,
-#                     time_in_force=TimeInForce.GTC, post_only=False) -> result with .trades
+#                     time_in_force, post_only) -> result with .trades
 #   book.submit_market(order_id, user, side, quantity) -> result with .trades   (IOC)
 #   book.cancel(order_id) -> an event, or a RejectReason (unknown id: a no-op)
 #   book.best_bid(), book.best_ask() -> int ticks or None
@@ -149,7 +149,9 @@ def run_ours(stream: list[tuple]) -> dict:
         k = m[0]
         if k == "L":
             s = pc()
-            r = submit_limit(m[1], m[2], m[3], m[4], m[5], time_in_force=GTC, post_only=False)
+            # Every argument positionally, as the peers' adapters pass theirs: on Python 3.11 a
+            # call with keyword arguments misses the interpreter's fast path for Python calls.
+            r = submit_limit(m[1], m[2], m[3], m[4], m[5], GTC, False)
             e = pc()
         elif k == "M":
             s = pc()
