@@ -29,19 +29,10 @@ from actors.client import ServiceClient  # noqa: E402
 from actors.config import ServiceConfig, shard_for  # noqa: E402
 from actors.remote import kill_actors, start_ray  # noqa: E402
 from engine import AssetSpec  # noqa: E402
+from bench.machine import cpu_model, cpu_seconds  # noqa: E402
 
 ASSETS = ["AAA", "BBB"]
 USD_UNIT = 10**8
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_orders(rng: random.Random, users: list[str], count: int) -> list[tuple]:
@@ -72,12 +63,6 @@ async def drive(client: ServiceClient, orders_by_shard: list[list[tuple]], batch
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - started, latencies
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:

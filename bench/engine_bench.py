@@ -56,6 +56,7 @@ sys.path.insert(0, PEERS_DIR)
 
 import common  # noqa: E402  (bench/peers/common.py)
 
+from bench.machine import cpu_model  # noqa: E402
 from bench.stream import generate, mix  # noqa: E402
 
 TARGET_RATIO = 1.5
@@ -237,17 +238,6 @@ def peer_version(venv: str) -> str:
 
 
 # --------------------------------------------------------------------------- report
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def summarize(runs: list[dict]) -> dict:
     """Median over repeats of the timings; the counts must agree between repeats."""

@@ -49,6 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.machine import cpu_seconds  # noqa: E402
 from bench.load_setup import (  # noqa: E402
     LOT, MAX_LOTS, MID, TICK, ServiceProcess, conditions, create_population, free_port, random_order,
 )
@@ -377,15 +378,6 @@ def summarize(result: dict, orders_per_request: int = 1) -> dict:
     return summary
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    except OSError:
-        return None
-
-
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (every process, ours or not) since boot."""
     with open("/proc/stat") as stat:
@@ -423,7 +415,7 @@ class CpuMeter:
 
     def sample(self) -> dict:
         self._discover()
-        times = {pid: spent for pid in self.pids if (spent := _cpu_seconds(pid)) is not None}
+        times = {pid: spent for pid in self.pids if (spent := cpu_seconds(pid)) is not None}
         return {"pids": times, "machine": machine_busy_seconds(), "clock": time.monotonic()}
 
     def usage(self, before: dict, after: dict) -> dict[str, float]:

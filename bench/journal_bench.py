@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from journal import GroupCommitWriter, LmdbJournal, encode_record  # noqa: E402
 from journal.codec import SEQUENCE_KEY  # noqa: E402
+from bench.machine import cpu_model, load_average  # noqa: E402
 
 _Measured = TypeVar("_Measured")
 
@@ -223,23 +224,6 @@ def in_fresh_directory(measure: Callable[[Path], _Measured]) -> _Measured:
     """Run one measurement in a new temporary directory."""
     with tempfile.TemporaryDirectory(prefix="journal-bench-") as directory:
         return measure(Path(directory))
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 Row = tuple[str, float, float, str]  # path, ours events/s, raw events/s, note

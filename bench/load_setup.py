@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from bench.machine import cpu_model
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 # Every benchmark asset trades on these rules: prices in cents, quantities in hundredths.
@@ -34,16 +36,6 @@ SPREAD_TICKS = 50          # limit prices are uniform in mid ± 0.50, so buys an
 MAX_LOTS = 100             # quantities 0.01 .. 1.00
 USD_PER_USER = "100000000"  # enough that holds never run out in a bounded run
 ASSET_PER_USER = "1000000"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def conditions() -> dict:

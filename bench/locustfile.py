@@ -42,9 +42,9 @@ from pathlib import Path
 
 from locust import FastHttpUser, between, events, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from load_setup import (  # noqa: E402
+from bench.load_setup import (  # noqa: E402
     ASSET_PER_USER, LOT, USD_PER_USER, asset_body, random_limit_price, random_quantity, read_admin_token,
 )
 
