@@ -40,6 +40,7 @@ from engine import AssetSpec, EngineError, OrderBook, RejectReason, decode_event
 log = logging.getLogger(__name__)
 
 _DELIVERY_BATCH = 1000  # settlements per call to a shard
+_RESEND_AFTER_SECONDS = 5.0  # a settlement unacknowledged for two such periods is handed out again
 _OWNER_FIELDS = {"TradeExecuted": (6, 8), "OrderRested": (2,), "OrderClosed": (2,)}
 
 
@@ -289,6 +290,25 @@ class AssetBookActor:
             self._wake[shard] = asyncio.Event()
             self._wake[shard].set()
             self._delivery_tasks.append(loop.create_task(self._deliver(shard)))
+        self._delivery_tasks.append(loop.create_task(self._resend_unacknowledged()))
+
+    async def _resend_unacknowledged(self) -> None:
+        """Hand out again what a shard was given but has not acknowledged for a while.
+
+        An answer that reached a shard whose handling then failed would otherwise wait
+        for that shard's next restart; repeats are harmless (the shard ignores them).
+        """
+        previous: dict[int, tuple] = {}
+        while True:
+            await asyncio.sleep(_RESEND_AFTER_SECONDS)
+            for shard, outbox in self.outbox.items():
+                head = (outbox[0].asset_id, outbox[0].sequence) if outbox and outbox[0].sent else None
+                if head is not None and previous.get(shard) == head:
+                    for settlement in outbox:
+                        settlement.sent = False
+                    self._wake[shard].set()
+                    head = None
+                previous[shard] = head
 
     def _hand_out(self, shard: int) -> list[tuple]:
         """Mark the shard's durable settlements not yet handed out as sent, and return them."""
