@@ -225,8 +225,8 @@ def main() -> int:
         print(f"  service: fsync {'off' if arguments.no_sync else 'on'}, ready in {ready_seconds:.1f}s, "
               f"setup of {arguments.users} users x (USD + {len(assets)} assets) in {setup_seconds:.1f}s; "
               f"data {service.data_dir}")
-        print(f"  server settings (service and no-op): uvicorn, uvloop, httptools, 1 process, access log off")
-        print(f"  generator: 1 separate process, uvloop + raw asyncio keep-alive connections + httptools parser")
+        print("  server settings (service and no-op): uvicorn, uvloop, httptools, 1 process, access log off")
+        print("  generator: 1 separate process, uvloop + raw asyncio keep-alive connections + httptools parser")
         print(f"  phases: {arguments.warmup:g}s warmup + {arguments.duration:g}s measured, {arguments.repeats} repeats; "
               f"connections {arguments.connections} (batch {arguments.batch_connections}, "
               f"open loop up to {arguments.open_connections})")

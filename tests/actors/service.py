@@ -10,7 +10,6 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import ray
 
 from actors.client import ServiceClient
 from actors.config import ServiceConfig
