@@ -63,7 +63,7 @@ class Settlement:
 class AssetBookActor:
     """Order books for the assets routed to this actor."""
 
-    def __init__(self, config: ServiceConfig, index: int) -> None:
+    def __init__(self, config: ServiceConfig, index: int, replay_until: int | None = None) -> None:
         self.config = config
         self.index = index
         self.books: dict[str, OrderBook] = {}
@@ -80,7 +80,7 @@ class AssetBookActor:
         self.store = JournaledState(config.journal_path(f"book-{index}"), sync=config.sync,
                                     snapshot_every=config.snapshot_every)
         started = time.perf_counter()
-        count = self.store.replay(self._load_state, self._replay_record)
+        count = self.store.replay(self._load_state, self._replay_record, until=replay_until)
         self.durable_records = self.records
         log.info("book actor %d recovered %d records in %.3fs", index, count, time.perf_counter() - started)
 

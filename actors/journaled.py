@@ -49,9 +49,18 @@ class JournaledState:
         self._since_freeze = 0
         self._snapshotting = False
 
-    def replay(self, load_state: Callable[[Any], None], apply: Callable[[Any], None]) -> int:
-        """Feed the latest snapshot and every later record to the owner; return the record count."""
-        state, _, records = recover(self.journal)
+    def replay(self, load_state: Callable[[Any], None], apply: Callable[[Any], None],
+               until: int | None = None) -> int:
+        """Feed the latest snapshot and every later record to the owner; return the record count.
+
+        With `until`, stop after that sequence (for investigations): the snapshot is used
+        only if it covers no more than that, else the journal is replayed from its start.
+        """
+        state, covered, records = recover(self.journal)
+        if until is not None and covered > until:
+            state, records = None, self.journal.read(1, until + 1)
+        elif until is not None:
+            records = self.journal.read(covered + 1, until + 1)
         if state is not None:
             load_state(state)
         count = 0

@@ -1,6 +1,7 @@
-"""Offline recovery: rebuild a whole service from its journals without Ray or HTTP.
+"""Offline recovery and replay: a service's journals read without Ray or HTTP.
 
-`rebuild` opens every stream of a stopped service (each actor class replays its
+`replay_stream` rebuilds one stream's state as of a sequence, for investigating
+what happened before a crash. `rebuild` opens every stream of a stopped service (each actor class replays its
 snapshot and journal exactly as at start, which verifies checksums and
 contiguity), then does what the shards' reconcile would do — apply the
 settlements the books journaled and the shards had not, and fail the orders
@@ -102,3 +103,27 @@ def verify(data_dir: Path) -> dict:
         return report
     finally:
         service.close()
+
+
+def replay_stream(data_dir: Path, stream: str, until: int | None = None) -> dict:
+    """Rebuild one stream (`registry`, `shard-N`, `book-N`) as of sequence `until` (default: the end)."""
+    config = layout_config(data_dir)
+    kind, _, number = stream.partition("-")
+    if kind == "registry" and not number:
+        actor = RegistryActor(config, replay_until=until)
+        state = actor._snapshot_state()
+    elif kind == "shard" and number.isdigit() and int(number) < config.shard_count:
+        actor = AccountShardActor(config, int(number), replay_until=until)
+        state = actor.accounts.to_state()
+    elif kind == "book" and number.isdigit() and int(number) < config.book_actor_count:
+        actor = AssetBookActor(config, int(number), replay_until=until)
+        state = actor._snapshot_state()
+    else:
+        raise ValueError(f"no stream {stream!r}: registry, shard-0..{config.shard_count - 1} "
+                         f"or book-0..{config.book_actor_count - 1}")
+    try:
+        last = actor.store.journal.last_sequence()
+        return {"stream": stream, "sequence": last if until is None else min(until, last),
+                "last_sequence": last, "state_digest": state_digest(state), "state": state}
+    finally:
+        actor.store.close()

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class RegistryActor:
     """Users and assets of one service."""
 
-    def __init__(self, config: ServiceConfig) -> None:
+    def __init__(self, config: ServiceConfig, replay_until: int | None = None) -> None:
         self.config = config
         self.users: dict[str, tuple[str, int]] = {}  # username -> (key hash, created_at)
         self.key_hashes: dict[str, str] = {}  # key hash -> username
@@ -36,7 +36,7 @@ class RegistryActor:
         self._ready: asyncio.Task | None = None
         self.store = JournaledState(config.journal_path("registry"), sync=config.sync,
                                     snapshot_every=config.snapshot_every)
-        self.store.replay(self._load_state, self._apply)
+        self.store.replay(self._load_state, self._apply, until=replay_until)
 
     async def ready(self) -> bool:
         """Announce every asset to its book and the shards; answer once done."""

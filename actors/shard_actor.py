@@ -50,7 +50,7 @@ def _closed(order: OrderRecord) -> bool:
 class AccountShardActor:
     """Balances, holds, orders and transactions of the accounts of one shard."""
 
-    def __init__(self, config: ServiceConfig, index: int) -> None:
+    def __init__(self, config: ServiceConfig, index: int, replay_until: int | None = None) -> None:
         self.config = config
         self.index = index
         self.accounts = Accounts()
@@ -63,7 +63,8 @@ class AccountShardActor:
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
                                     snapshot_every=config.snapshot_every)
         started = time.perf_counter()
-        count = self.store.replay(self._load_state, lambda record: self.accounts.apply(decode_event(record)))
+        count = self.store.replay(self._load_state, lambda record: self.accounts.apply(decode_event(record)),
+                                  until=replay_until)
         # What the journal holds: the books may forget settlements up to here.
         self._durable_applied: dict[str, int] = dict(self.accounts.settlement_sequences)
         self.next_sequence = max((order_id >> ORDER_ID_SHARD_BITS for order_id in self.accounts.orders), default=0) + 1

@@ -1,4 +1,4 @@
-"""`order-service`: serve the HTTP API, or verify a stopped service's journals offline."""
+"""`order-service`: serve the HTTP API; verify or replay a stopped service's journals offline."""
 
 from __future__ import annotations
 
@@ -109,6 +109,29 @@ def verify(data_dir: Path) -> int:
     return 0
 
 
+def replay(data_dir: Path, stream: str, until: int | None, output: Path | None) -> int:
+    """Rebuild one stream's state as of a sequence and write it as JSON."""
+    import json
+
+    from actors.offline import replay_stream
+    from journal import JournalError
+
+    data_dir = data_dir.resolve()
+    try:
+        lock_data_dir(data_dir)
+        result = replay_stream(data_dir, stream, until)
+    except (AlreadyRunning, ValueError, OSError, JournalError) as error:
+        print(f"order-service: {error}", file=sys.stderr)
+        return 1 if isinstance(error, JournalError) else 2
+    text = json.dumps(result, indent=2, default=list)
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text)
+        print(f"{stream} as of sequence {result['sequence']} written to {output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="order-service", description="Order matching service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -116,13 +139,21 @@ def main(argv: list[str] | None = None) -> int:
     verify_parser = commands.add_parser(
         "verify", help="replay every journal of a stopped service offline and check its invariants")
     verify_parser.add_argument("--data-dir", type=Path, default=Path("./data"))
+    replay_parser = commands.add_parser(
+        "replay", help="rebuild one stream of a stopped service as of a sequence and print it as JSON")
+    replay_parser.add_argument("--data-dir", type=Path, default=Path("./data"))
+    replay_parser.add_argument("--stream", required=True, help="registry, shard-N or book-N")
+    replay_parser.add_argument("--until", type=int, default=None, help="last sequence to apply (default: all)")
+    replay_parser.add_argument("--output", type=Path, default=None, help="write the JSON here instead of stdout")
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if arguments.command == "verify" else logging.INFO,
+    logging.basicConfig(level=logging.INFO if arguments.command == "serve" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if arguments.command == "serve":
         return serve()
     if arguments.command == "verify":
         return verify(arguments.data_dir)
+    if arguments.command == "replay":
+        return replay(arguments.data_dir, arguments.stream, arguments.until, arguments.output)
     return 1
 
 
