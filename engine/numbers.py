@@ -9,6 +9,7 @@ A decimal that is not an exact multiple of its unit is rejected, never rounded.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
@@ -33,9 +34,21 @@ def parse_decimal(value: Decimal | str | int, reason: RejectReason) -> Fraction:
 _EXACT = Context(prec=2 * _MAX_DIGITS + 2 * _MAX_EXPONENT, Emax=999_999, Emin=-999_999)
 
 
+# Plain ASCII decimals only: Python's Decimal would also read "１００" (full-width digits),
+# "1_000", " 1 " and "NaN", which a client never means as a price.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def is_plain_decimal(text: str) -> bool:
+    """Tell whether a string is a plain ASCII decimal (optionally signed, with an exponent)."""
+    return len(text) <= 2 * _MAX_DIGITS and _PLAIN_DECIMAL.fullmatch(text) is not None
+
+
 def _finite_decimal(value: Decimal | str | int, reason: RejectReason) -> Decimal:
     if isinstance(value, bool):
         raise Rejected(reason, "a boolean is not a number")
+    if isinstance(value, str) and not is_plain_decimal(value):
+        raise Rejected(reason, f"not a plain decimal number: {value[:40]!r}")
     try:
         number = value if isinstance(value, Decimal) else Decimal(value)
     except (InvalidOperation, ValueError, TypeError):

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from engine.numbers import is_plain_decimal
+
 T = TypeVar("T")
 
 
@@ -17,6 +19,8 @@ def _decimal_input(value: Any) -> Any:
         raise ValueError("a decimal is a string or a number, not a boolean")
     if isinstance(value, float):
         raise ValueError("a decimal must be sent as a string or an exact JSON number")
+    if isinstance(value, str) and not is_plain_decimal(value):
+        raise ValueError("a decimal is written with ASCII digits, like \"100.25\"")
     return value
 
 
