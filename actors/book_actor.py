@@ -203,9 +203,6 @@ class AssetBookActor:
     async def pid(self) -> int:
         return os.getpid()
 
-    async def outbox_sizes(self) -> dict[int, int]:
-        return {shard: len(entries) for shard, entries in self.outbox.items()}
-
     # ---- internals -----------------------------------------------------
 
     async def _journal(self, record: list) -> None:

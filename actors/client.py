@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import ray
 
 from actors.batching import Batcher
 from actors.config import ServiceConfig, book_actor_for, check_layout, shard_for
@@ -158,8 +157,3 @@ def combine_audits(shard_reports: list[dict], book_orders: dict[str, list]) -> d
 async def _idempotent(method, *args):
     """Call a method that is safe to repeat, again while its actor restarts."""
     return await call_with_retry(lambda: method.remote(*args), lambda: None)
-
-
-def shutdown() -> None:
-    if ray.is_initialized():
-        ray.shutdown()

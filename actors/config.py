@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ORDER_ID_SHARD_BITS = 8  # an order id is (shard-local sequence << 8) | shard index
@@ -88,10 +88,3 @@ def check_layout(config: ServiceConfig) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(layout))
     os.replace(temporary, path)
-
-
-def config_to_dict(config: ServiceConfig) -> dict:
-    values = asdict(config)
-    values["data_dir"] = str(config.data_dir)
-    values["crash_points"] = sorted(config.crash_points)
-    return values

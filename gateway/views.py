@@ -17,10 +17,6 @@ from gateway.responses import iso_from_micros
 _USD = Fraction(1, 10**MONEY_DECIMALS)
 
 
-def money(amount: int) -> str:
-    return format_money(amount)
-
-
 def average_price(total_amount: int, filled_lots: int, spec: AssetSpec) -> str | None:
     if not filled_lots:
         return None

@@ -7,7 +7,7 @@ import time
 
 from fastapi import APIRouter
 
-from engine import USD, AssetSpec, parse_money
+from engine import USD, AssetSpec, format_money, parse_money
 from gateway.deps import Admin, Service
 from gateway.exact_json import ExactJSONRoute
 from gateway.errors import ApiError
@@ -19,7 +19,7 @@ from gateway.models.market import AssetData
 from gateway.responses import ok
 from gateway.routers.mapping import within_deadline
 from gateway.runtime import hash_key
-from gateway.views import asset_data, money
+from gateway.views import asset_data
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=ERROR_RESPONSES,
                    route_class=ExactJSONRoute)
@@ -65,7 +65,7 @@ async def _change(service, body: BalanceChangeRequest, kind: str):
     if not await service.client.user_exists(body.username):
         raise ApiError(404, "USER_NOT_FOUND", "User not found", details=body.username)
     if body.asset_id == USD:
-        amount, render = parse_money(body.amount), money
+        amount, render = parse_money(body.amount), format_money
     else:
         spec = await service.spec(body.asset_id)
         if spec is None:
