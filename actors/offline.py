@@ -1,7 +1,8 @@
 """Offline recovery and replay: a service's journals read without Ray or HTTP.
 
-`replay_stream` rebuilds one stream's state as of a sequence, for investigating
-what happened before a crash. `rebuild` opens every stream of a stopped service (each actor class replays its
+`replay_stream` rebuilds one stream's state as of a sequence, and `replay_at`
+every stream as of a moment, for investigating what happened before a crash.
+`rebuild` opens every stream of a stopped service (each actor class replays its
 snapshot and journal exactly as at start, which verifies checksums and
 contiguity), then does what the shards' reconcile would do — apply the
 settlements the books journaled and the shards had not, and fail the orders
@@ -23,6 +24,7 @@ from actors.shard_actor import AccountShardActor
 from engine import AssetSpec, RejectReason, decode_event, state_digest
 from engine.numbers import USD, format_money
 from engine.queries import audit
+from journal import LmdbJournal
 
 
 @dataclass
@@ -103,6 +105,71 @@ def verify(data_dir: Path) -> dict:
         return report
     finally:
         service.close()
+
+
+def streams(config: ServiceConfig) -> list[str]:
+    """Every stream of a service, in the order `verify` lists them."""
+    return (["registry"] + [f"shard-{index}" for index in range(config.shard_count)]
+            + [f"book-{index}" for index in range(config.book_actor_count)])
+
+
+def record_time(record: list) -> int | None:
+    """The latest timestamp (µs since the epoch) among a journal record's events, None if it has none.
+
+    Shards journal one event per record (a settlement holds its book's events); books journal
+    one record per call (`orders`, `cancels` carry events; `fence`, `asset` carry none); the
+    registry stamps users, not assets."""
+    kind = record[0]
+    if kind == "user":
+        return record[3]
+    if kind == "orders":
+        groups = record[3]
+    elif kind == "cancels":
+        groups = record[1]
+    elif kind in ("fence", "asset"):
+        return None
+    else:
+        groups = [(None, [record])]
+    latest = None
+    for _, events in groups:
+        for encoded in events:
+            event = decode_event(encoded)
+            inner = event.events if hasattr(event, "events") else (event,)
+            for each in inner:
+                stamp = getattr(each, "timestamp", None)
+                if stamp is not None and (latest is None or stamp > latest):
+                    latest = stamp
+    return latest
+
+
+def sequence_at(data_dir: Path, stream: str, moment: int) -> int:
+    """The last sequence of a stream written at or before `moment` (µs since the epoch).
+
+    The answer is a prefix: replay stops before the first record stamped later than `moment`
+    (a record with no timestamp of its own goes with the records before it)."""
+    journal = LmdbJournal(layout_config(data_dir).journal_path(stream), sync=False)
+    try:
+        last = 0
+        for sequence, record in journal.read():
+            stamp = record_time(record)
+            if stamp is not None and stamp > moment:
+                break
+            last = sequence
+        return last
+    finally:
+        journal.close()
+
+
+def replay_at(data_dir: Path, moment: int, only: str | None = None) -> dict:
+    """Rebuild every stream (or `only` one) as it was at `moment` (µs since the epoch)."""
+    config = layout_config(data_dir)
+    names = streams(config) if only is None else [only]
+    results = []
+    for stream in names:
+        if stream not in streams(config):
+            raise ValueError(f"no stream {stream!r}: {', '.join(streams(config))}")
+        results.append(replay_stream(data_dir, stream, sequence_at(data_dir, stream, moment)))
+    return {"at_micros": moment, "streams": results}
 
 
 def replay_stream(data_dir: Path, stream: str, until: int | None = None) -> dict:

@@ -109,17 +109,35 @@ def verify(data_dir: Path) -> int:
     return 0
 
 
-def replay(data_dir: Path, stream: str, until: int | None, output: Path | None) -> int:
-    """Rebuild one stream's state as of a sequence and write it as JSON."""
+def parse_moment(text: str) -> int:
+    """An ISO 8601 time (UTC unless it says otherwise) as microseconds since the epoch."""
+    from datetime import datetime, timedelta, timezone
+
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-25T02:13:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+
+
+def replay(data_dir: Path, stream: str | None, until: int | None, at: int | None, output: Path | None) -> int:
+    """Rebuild one stream as of a sequence, or the streams as of a moment, and write it as JSON."""
     import json
 
-    from actors.offline import replay_stream
+    from actors.offline import replay_at, replay_stream
     from journal import JournalError
 
     data_dir = data_dir.resolve()
     try:
         lock_data_dir(data_dir)
-        result = replay_stream(data_dir, stream, until)
+        if at is not None:
+            result = replay_at(data_dir, at, stream)
+            what = ", ".join(f"{entry['stream']} at {entry['sequence']}" for entry in result["streams"])
+        else:
+            result = replay_stream(data_dir, stream, until)
+            what = f"{stream} at {result['sequence']}"
     except (AlreadyRunning, ValueError, OSError, JournalError) as error:
         print(f"order-service: {error}", file=sys.stderr)
         return 1 if isinstance(error, JournalError) else 2
@@ -128,7 +146,7 @@ def replay(data_dir: Path, stream: str, until: int | None, output: Path | None) 
         print(text)
     else:
         output.write_text(text)
-        print(f"{stream} as of sequence {result['sequence']} written to {output}", file=sys.stderr)
+        print(f"state as of sequence ({what}) written to {output}", file=sys.stderr)
     return 0
 
 
@@ -140,10 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         "verify", help="replay every journal of a stopped service offline and check its invariants")
     verify_parser.add_argument("--data-dir", type=Path, default=Path("./data"))
     replay_parser = commands.add_parser(
-        "replay", help="rebuild one stream of a stopped service as of a sequence and print it as JSON")
+        "replay", help="rebuild a stopped service's state as of a sequence of one stream (--until) "
+                       "or as of a moment (--at) and print it as JSON")
     replay_parser.add_argument("--data-dir", type=Path, default=Path("./data"))
-    replay_parser.add_argument("--stream", required=True, help="registry, shard-N or book-N")
-    replay_parser.add_argument("--until", type=int, default=None, help="last sequence to apply (default: all)")
+    replay_parser.add_argument("--stream", default=None,
+                               help="registry, shard-N or book-N (required with --until; with --at, default: all)")
+    when = replay_parser.add_mutually_exclusive_group()
+    when.add_argument("--until", type=int, default=None, help="last sequence of --stream to apply (default: all)")
+    when.add_argument("--at", type=parse_moment, default=None, metavar="TIME",
+                      help="ISO 8601 time, UTC unless given (e.g. 2026-11-25T02:13:00Z): each stream up to its "
+                           "last record written at or before it")
     replay_parser.add_argument("--output", type=Path, default=None, help="write the JSON here instead of stdout")
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if arguments.command == "serve" else logging.WARNING,
@@ -153,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "verify":
         return verify(arguments.data_dir)
     if arguments.command == "replay":
-        return replay(arguments.data_dir, arguments.stream, arguments.until, arguments.output)
+        if arguments.stream is None and arguments.at is None:
+            replay_parser.error("--stream is required unless --at is given")
+        return replay(arguments.data_dir, arguments.stream, arguments.until, arguments.at, arguments.output)
     return 1
 
 

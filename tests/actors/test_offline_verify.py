@@ -111,3 +111,56 @@ def test_replay_until_a_sequence_rebuilds_the_stream_as_it_was_then(tmp_path):
                              capture_output=True, text=True)
     assert command.returncode == 0, command.stderr
     assert json.loads((tmp_path / "out.json").read_text())["state_digest"] == halfway["state_digest"]
+
+
+def test_replay_at_a_moment_rebuilds_every_stream_as_it_was_then(tmp_path):
+    import time
+
+    from actors.offline import replay_at, replay_stream
+
+    moments = {}
+
+    async def scenario():
+        service = RunningService(tmp_path)
+        client = await service.start()
+        await setup_market(client, USERS, ["AAA"], usd=10_000, lots=500)
+        moments["before_orders"] = time.time_ns() // 1000
+        first = [await client.place_order(request)
+                 for request in random_requests(random.Random(21), USERS, ["AAA"], 40)]
+        await client.drain()
+        moments["between"] = time.time_ns() // 1000
+        for request in random_requests(random.Random(22), USERS, ["AAA"], 40):
+            await client.place_order(request)
+        await client.drain()
+        await service.stop()
+        moments["first_ids"] = {result[1][0] for result in first if result[0] == "ok"}
+
+    run(scenario())
+    at_between = replay_at(tmp_path, moments["between"])
+    by_stream = {entry["stream"]: entry for entry in at_between["streams"]}
+    assert set(by_stream) == {"registry", "shard-0", "shard-1", "book-0", "book-1"}
+    orders_then = {order_id for name, entry in by_stream.items() if name.startswith("shard")
+                   for order_id in (order[0] for order in entry["state"]["orders"])}
+    assert orders_then == moments["first_ids"] and orders_then
+    full = {name: replay_stream(tmp_path, name) for name in by_stream}
+    assert all(entry["sequence"] < full[name]["last_sequence"]
+               for name, entry in by_stream.items() if name.startswith("shard"))
+    assert len(by_stream["registry"]["state"]["users"]) == len(USERS)
+
+    before = {entry["stream"]: entry for entry in replay_at(tmp_path, moments["before_orders"])["streams"]}
+    assert all(not entry["state"]["orders"] for name, entry in before.items() if name.startswith("shard"))
+
+    command = subprocess.run([sys.executable, "-m", "gateway", "replay", "--data-dir", str(tmp_path),
+                              "--at", _iso(moments["between"]), "--stream", "shard-0"],
+                             capture_output=True, text=True)
+    assert command.returncode == 0, command.stderr
+    assert json.loads(command.stdout)["streams"][0]["state_digest"] == by_stream["shard-0"]["state_digest"]
+    refused = subprocess.run([sys.executable, "-m", "gateway", "replay", "--data-dir", str(tmp_path),
+                              "--at", "yesterday"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "ISO 8601" in refused.stderr
+
+
+def _iso(micros: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(micros / 1e6, tz=timezone.utc).isoformat(timespec="microseconds")
