@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.http_load import _generator_main  # noqa: E402
 from bench.http_measure import CpuMeter, Profiler  # noqa: E402
-from bench.load_setup import MID, ServiceProcess, conditions, create_population, free_port  # noqa: E402
+from bench.load_setup import LOT, MID, TICK, ServiceProcess, conditions, create_population, free_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -115,7 +115,7 @@ def run_generator(spec: dict, meter: CpuMeter | None = None, profiler: Profiler 
     return json.loads(output), usage
 
 
-NOT_SERVICE = {"generator", "no-op app", "raw sink", "machine", "seconds"}
+NOT_SERVICE = {"generator", "no-op app", "raw sink", "peer gateway", "machine", "seconds"}
 
 def start_noop(port: int, raw: bool, log_path: Path) -> subprocess.Popen:
     command = [sys.executable, str(HERE / "noop_app.py"), "--port", str(port)] + (["--raw"] if raw else [])
@@ -138,6 +138,35 @@ def start_noop(port: int, raw: bool, log_path: Path) -> subprocess.Popen:
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(f"{command} did not answer within 30s")
+        time.sleep(0.1)
+
+
+PEER_PYTHON = HERE / ".peers" / "venv312" / "bin" / "python"
+
+
+def start_peer(port: int, data_dir: Path, assets: list[str], log_path: Path) -> subprocess.Popen:
+    """matching-engine 0.1.1's own gateway (`python -m matching_engine serve`, Python 3.12), fsync on."""
+    if not PEER_PYTHON.exists():
+        raise SystemExit(f"{PEER_PYTHON} is missing: run `bash bench/peers/setup.sh` first")
+    environment = dict(os.environ, ME_DATA_DIR=str(data_dir), ME_FSYNC="1",
+                       ME_MARKETS=",".join(f"{asset}:{TICK}:{LOT}" for asset in assets))
+    command = [str(PEER_PYTHON), "-m", "matching_engine", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   env=environment, start_new_session=True)
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command} exited: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2.0).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{command} did not answer within 60s")
         time.sleep(0.1)
 
 
@@ -186,13 +215,17 @@ def main() -> int:
     parser.add_argument("--assets", type=int, default=2, help="assets traded (default 2)")
     parser.add_argument("--market-share", type=float, default=0.1, help="share of market orders (default 0.1)")
     parser.add_argument("--no-sync", action="store_true", help="run the service with fsync off (default: on)")
-    parser.add_argument("--phases", default="ceiling,noop,single,batch,open",
-                        help="comma-separated subset of ceiling,noop,single,batch,open")
+    parser.add_argument("--phases", default="ceiling,noop,peer,single,batch,open",
+                        help="comma-separated subset of ceiling,noop,peer,single,batch,open")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, data)")
     parser.add_argument("--profile", metavar="DIR",
                         help="py-spy the gateway and the actors during every service phase's measured window (and the "
                              "no-op app during its phase), "
                              "raw stacks into DIR, and print the top costs (slows the service a little)")
+    parser.add_argument("--baseline", metavar="GIT_REF",
+                        help="also run the service as of GIT_REF (a git worktree in the temp directory, same venv) "
+                             "and measure its single-order phase right after ours in every repeat: before/after "
+                             "figures from one run")
     parser.add_argument("--pause", type=float, default=0.0,
                         help="seconds to wait after setup before the phases (e.g. to attach py-spy)")
     arguments = parser.parse_args()
@@ -201,8 +234,9 @@ def main() -> int:
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="http-bench-"))
     service = ServiceProcess(root / "service", sync=not arguments.no_sync)
-    noop = sink = None
-    noop_port, sink_port = free_port(), free_port()
+    noop = sink = peer = baseline = None
+    worktree = None
+    noop_port, sink_port, peer_port = free_port(), free_port(), free_port()
     try:
         ready_seconds = service.start()
         meter = CpuMeter(service)
@@ -214,6 +248,20 @@ def main() -> int:
             sink = start_noop(sink_port, True, root / "sink.log")
             meter.watch(sink.pid, "raw sink")
         assets = [f"BN{index}" for index in range(arguments.assets)]
+        if arguments.baseline:
+            worktree = root / "baseline-src"
+            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--quiet", "--detach", str(worktree),
+                            arguments.baseline], check=True)
+            revision = subprocess.run(["git", "-C", str(worktree), "log", "-1", "--format=%h %s"],
+                                      capture_output=True, text=True, check=True).stdout.strip()
+            baseline = ServiceProcess(root / "baseline", sync=not arguments.no_sync, source=worktree)
+            baseline.start()
+            baseline_meter = CpuMeter(baseline)
+            baseline_population = asyncio.run(create_population(baseline.base_url, baseline.admin_token,
+                                                                user_count=arguments.users, assets=assets))
+        if "peer" in phases:
+            peer = start_peer(peer_port, root / "peer", assets, root / "peer.log")
+            meter.watch(peer.pid, "peer gateway")
         setup_started = time.monotonic()
         population = asyncio.run(create_population(service.base_url, service.admin_token,
                                                    user_count=arguments.users, assets=assets))
@@ -235,6 +283,9 @@ def main() -> int:
               f"{len(assets)} assets;\n          batch: {arguments.batch_size} orders/request, one user's bids below and asks above a reference in "
               f"mid ± 0.25, then one market sell and one market buy, each connection sending for its own users",
               flush=True)
+        if baseline is not None:
+            print(f"  baseline: the service as of {arguments.baseline} ({revision}), same settings, its own Ray "
+                  f"and data; its single phase runs right after ours in every repeat", flush=True)
         if arguments.pause:
             print(f"  pausing {arguments.pause:g}s: service pid {service.process.pid}", flush=True)
             time.sleep(arguments.pause)
@@ -242,16 +293,19 @@ def main() -> int:
         base = {"host": "127.0.0.1", "users": population.users, "assets": population.assets,
                 "market_share": arguments.market_share, "batch_size": arguments.batch_size,
                 "warmup": arguments.warmup, "duration": arguments.duration, "timeout": 30.0, "mode": "closed"}
-        runs: dict[str, list[dict]] = {name: [] for name in ("ceiling", "noop", "single", "batch", "open")}
+        runs: dict[str, list[dict]] = {name: [] for name in ("ceiling", "noop", "peer", "single", "baseline",
+                                                             "batch", "open", "peer open")}
 
-        def phase(name: str, repeat: int, **spec_changes) -> dict:
+        def phase(name: str, repeat: int, phase_meter: CpuMeter | None = None, **spec_changes) -> dict:
             spec = dict(base, seed=1000 * repeat + 10 * list(runs).index(name), **spec_changes)
             spec.setdefault("pool", 400 if spec.get("kind") == "batch" else 20_000)
-            kinds = {"noop": ("no-op app",), "ceiling": ()}.get(name, ("gateway", "shard actors", "book actors"))
-            result, usage = run_generator(spec, meter, profiler, f"{name}{repeat + 1}", kinds)
+            kinds = {"noop": ("no-op app",), "ceiling": (), "peer": ("peer gateway",),
+                     "peer open": ("peer gateway",)}.get(name, ("gateway", "shard actors", "book actors"))
+            result, usage = run_generator(spec, phase_meter or meter, profiler, f"{name}{repeat + 1}", kinds)
             summary = summarize(result, arguments.batch_size if spec["kind"] == "batch" else 1)
             summary["cpu"] = usage or {}
-            server_kinds = {"ceiling": ["raw sink"], "noop": ["no-op app"]}.get(name)
+            server_kinds = {"ceiling": ["raw sink"], "noop": ["no-op app"], "peer": ["peer gateway"],
+                            "peer open": ["peer gateway"]}.get(name)
             if server_kinds is None:
                 server_kinds = [kind for kind in summary["cpu"] if kind not in NOT_SERVICE]
             summary["server_cores"] = sum(summary["cpu"].get(kind, 0.0) for kind in server_kinds)
@@ -278,10 +332,20 @@ def main() -> int:
             if "noop" in phases:
                 s = phase("noop", repeat, port=noop_port, kind="single", connections=arguments.connections)
                 print(fmt_row(f"[{repeat + 1}] no-op FastAPI, single", s) + cpu_note(s, False), flush=True)
+            if "peer" in phases:
+                s = phase("peer", repeat, port=peer_port, kind="single", connections=arguments.connections,
+                          target="peer")
+                print(fmt_row(f"[{repeat + 1}] matching-engine gateway, single", s, f"  http {s['http']}")
+                      + cpu_note(s, False), flush=True)
             if "single" in phases:
                 s = phase("single", repeat, port=service.port, kind="single", connections=arguments.connections)
                 print(fmt_row(f"[{repeat + 1}] service, single", s, f"  http {s['http']}") + cpu_note(s, True),
                       flush=True)
+            if baseline is not None:
+                s = phase("baseline", repeat, baseline_meter, port=baseline.port, kind="single",
+                          connections=arguments.connections, users=baseline_population.users)
+                print(fmt_row(f"[{repeat + 1}] baseline service, single", s, f"  http {s['http']}")
+                      + cpu_note(s, True), flush=True)
             if "batch" in phases:
                 s = phase("batch", repeat, port=service.port, kind="batch", connections=arguments.batch_connections,
                           partition_users=True)
@@ -297,6 +361,12 @@ def main() -> int:
                 print(fmt_row(f"[{repeat + 1}] service, open loop {rate:.0f}/s", s,
                               f"  backlog {s['backlog']} late {s['late']} errors {s['errors']}")
                       + cpu_note(s, True), flush=True)
+                if "peer" in phases:
+                    s = phase("peer open", repeat, port=peer_port, kind="single",
+                              connections=arguments.open_connections, mode="open", rate=rate, target="peer")
+                    print(fmt_row(f"[{repeat + 1}] matching-engine gateway, open loop {rate:.0f}/s", s,
+                                  f"  backlog {s['backlog']} late {s['late']} errors {s['errors']}")
+                          + cpu_note(s, False), flush=True)
 
         print(f"\nmedians of {arguments.repeats} repeats")
         if runs["ceiling"]:
@@ -311,6 +381,14 @@ def main() -> int:
                 share = median_of(s, "requests_per_s") / median_of(runs["ceiling"], "requests_per_s")
                 print(f"    no-op / generator ceiling = {share:.2f} "
                       f"({'the generator is not the limit' if share < 0.7 else 'the generator may limit the no-op'})")
+        if runs["peer"]:
+            s = runs["peer"]
+            print(f"  matching-engine gateway, single:   {median_of(s, 'requests_per_s'):9.0f} req/s  "
+                  f"p50 {median_of(s, 'p50_ms'):.2f} ms  p90 {median_of(s, 'p90_ms'):.2f} ms  "
+                  f"p99 {median_of(s, 'p99_ms'):.2f} ms  server {median_of(s, 'server_us_per_request'):.0f} cpu-us/req")
+            if runs["noop"]:
+                print(f"    matching-engine / no-op = "
+                      f"{median_of(s, 'requests_per_s') / median_of(runs['noop'], 'requests_per_s'):.2f}x")
         if runs["single"]:
             s = runs["single"]
             print(f"  service, single POST:              {median_of(s, 'requests_per_s'):9.0f} req/s  "
@@ -318,7 +396,22 @@ def main() -> int:
                   f"p99 {median_of(s, 'p99_ms'):.2f} ms  server {median_of(s, 'server_us_per_request'):.0f} cpu-us/req")
             if runs["noop"]:
                 ratio = median_of(s, "requests_per_s") / median_of(runs["noop"], "requests_per_s")
-                print(f"    service / no-op = {ratio:.2f}x   (target >= 0.5x: {'MET' if ratio >= 0.5 else 'MISSED'})")
+                print(f"    service / no-op = {ratio:.2f}x")
+            if runs["peer"]:
+                ratio = median_of(s, "requests_per_s") / median_of(runs["peer"], "requests_per_s")
+                print(f"    service / matching-engine gateway = {ratio:.2f}x   "
+                      f"(target >= 1.0x: {'MET' if ratio >= 1.0 else 'MISSED'})")
+        if runs["baseline"]:
+            s = runs["baseline"]
+            print(f"  baseline ({arguments.baseline}), single POST: {median_of(s, 'requests_per_s'):6.0f} req/s  "
+                  f"p50 {median_of(s, 'p50_ms'):.2f} ms  p90 {median_of(s, 'p90_ms'):.2f} ms  "
+                  f"p99 {median_of(s, 'p99_ms'):.2f} ms  server {median_of(s, 'server_us_per_request'):.0f} cpu-us/req")
+            if runs["single"]:
+                paired = ", ".join(f"{ours['requests_per_s'] / theirs['requests_per_s']:.2f}"
+                                   for ours, theirs in zip(runs["single"], s))
+                print(f"    service / baseline = "
+                      f"{median_of(runs['single'], 'requests_per_s') / median_of(s, 'requests_per_s'):.2f}x "
+                      f"(per repeat: {paired})")
         if runs["batch"]:
             s = runs["batch"]
             orders = median_of(s, "orders_per_s")
@@ -335,7 +428,12 @@ def main() -> int:
                   f"{median_of(s, 'requests_per_s'):.0f} req/s  p50 {median_of(s, 'p50_ms'):.2f} ms  "
                   f"p90 {median_of(s, 'p90_ms'):.2f} ms  p99 {p99:.2f} ms   "
                   f"(target p99 < 25 ms: {'MET' if p99 < 25 else 'MISSED'})")
-        for name in ("single", "batch", "open"):
+        if runs["peer open"]:
+            s = runs["peer open"]
+            print(f"  matching-engine gateway, open loop at {rate:.0f} req/s: achieved "
+                  f"{median_of(s, 'requests_per_s'):.0f} req/s  p50 {median_of(s, 'p50_ms'):.2f} ms  "
+                  f"p90 {median_of(s, 'p90_ms'):.2f} ms  p99 {median_of(s, 'p99_ms'):.2f} ms")
+        for name in ("peer", "single", "batch", "open"):
             outcomes: dict[str, int] = {}
             for run in runs[name]:
                 for word, count in run["outcomes"].items():
@@ -356,6 +454,12 @@ def main() -> int:
     finally:
         stop_process(noop)
         stop_process(sink)
+        stop_process(peer)
+        if baseline is not None:
+            baseline.stop()
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(worktree)],
+                           check=False)
         code = service.stop()
         if code not in (0, None):
             print(f"note: the service exited with code {code} after SIGTERM "

@@ -109,6 +109,17 @@ def _quote_batch(rng: random.Random, asset_id: str, size: int, market_share: flo
     return orders + markets
 
 
+def _peer_order(order: dict, account: int) -> tuple[str, bytes]:
+    """The same order for matching-engine's gateway: its path and body (account numbers, no auth)."""
+    import orjson
+
+    kind, _, side = order["order_type"].partition("_")
+    body = {"account": account, "side": side, "type": kind, "quantity": order["quantity"]}
+    if "price" in order:
+        body["price"] = order["price"]
+    return f"/markets/{order['asset_id']}/orders", orjson.dumps(body)
+
+
 def _build_requests(spec: dict) -> list[list[bytes]]:
     """Pools of ready-to-send requests (built before timing starts), one per connection, each cycled through.
 
@@ -130,6 +141,10 @@ def _build_requests(spec: dict) -> list[list[bytes]]:
             body = orjson.dumps({"orders": _quote_batch(rng, rng.choice(assets), spec["batch_size"],
                                                         spec["market_share"])})
             pools[pool].append(_raw_request(spec["host"], spec["port"], "/api/v1/orders/batch", api_key, body))
+        elif spec.get("target") == "peer":
+            order = random_order(rng, rng.choice(assets), spec["market_share"])
+            path, body = _peer_order(order, 1 + users.index([username, api_key]))
+            pools[pool].append(_raw_request(spec["host"], spec["port"], path, api_key, body))
         else:
             body = orjson.dumps(random_order(rng, rng.choice(assets), spec["market_share"]))
             pools[pool].append(_raw_request(spec["host"], spec["port"], "/api/v1/orders", api_key, body))

@@ -80,6 +80,7 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     admin_token: str = field(default_factory=lambda: f"admin-{secrets.token_hex(16)}")
     process: subprocess.Popen | None = None
+    source: Path | None = None  # another checkout of the project to run instead of this one (a baseline)
 
     @property
     def data_dir(self) -> Path:
@@ -102,10 +103,15 @@ class ServiceProcess:
         env.update({"ORDER_SERVICE_HOST": "127.0.0.1", "ORDER_SERVICE_PORT": str(self.port),
                     "ORDER_SERVICE_DATA_DIR": str(self.data_dir), "ORDER_SERVICE_ADMIN_TOKEN": self.admin_token,
                     "ORDER_SERVICE_SYNC": "true" if self.sync else "false", "PYTHONUNBUFFERED": "1"})
+        command = _service_command()
+        if self.source is not None:
+            # Its packages shadow this checkout's editable install, in the gateway and in Ray's workers.
+            env["PYTHONPATH"] = str(self.source)
+            command = [sys.executable, "-m", "gateway", "serve"]
         self.root.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(_service_command(), cwd=self.root, env=env, stdin=subprocess.DEVNULL,
+            self.process = subprocess.Popen(command, cwd=self.root, env=env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         with httpx.Client(base_url=self.base_url, timeout=5.0) as client:
             while True:
