@@ -10,7 +10,7 @@ draws `latency_vs_load.png` (p50, p90 and p99 against offered load, log scale) a
 `throughput_vs_load.png` (achieved against offered) into `--out`.
 
     .venv/bin/python bench/latency_sweep.py [--rates 250,500,750,1000,1500,2000,2500,3000]
-                                            [--duration 6] [--warmup 2] [--out bench/results/sweep]
+                                            [--duration 6] [--warmup 2] [--out bench/plots]
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=200, help="funded users (default 200)")
     parser.add_argument("--assets", type=int, default=2, help="assets traded (default 2)")
     parser.add_argument("--market-share", type=float, default=0.1, help="share of market orders (default 0.1)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "sweep", help="where the table and PNGs go")
+    parser.add_argument("--out", type=Path, default=HERE / "plots",
+                        help="where the table and PNGs go (default bench/plots, committed with bench/README.md)")
     arguments = parser.parse_args()
     rates = [float(rate) for rate in arguments.rates.split(",")]
 

@@ -205,8 +205,12 @@ class AssetSpec:
 def format_fraction(value: Fraction, max_places: int = 12) -> str:
     """Render a ratio (an average price, a share): exact when it terminates within `max_places`
     decimals, else rounded half-even at `max_places` — averages need not be whole ticks."""
-    scaled = value * 10**max_places
-    whole, rest = divmod(scaled.numerator, scaled.denominator)
-    if rest * 2 > scaled.denominator or (rest * 2 == scaled.denominator and whole % 2):
+    return format_ratio(value.numerator, value.denominator, max_places)
+
+
+def format_ratio(numerator: int, denominator: int, max_places: int = 12) -> str:
+    """`format_fraction` of numerator / denominator (denominator > 0), in integers only."""
+    whole, rest = divmod(numerator * 10**max_places, denominator)
+    if rest * 2 > denominator or (rest * 2 == denominator and whole % 2):
         whole += 1
     return format_scaled(whole, max_places)

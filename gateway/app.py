@@ -72,7 +72,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    for module in (admin, assets, orders, accounts):
+    for module in (orders, accounts, assets, admin):  # the busiest first: routes are matched in order
         app.include_router(module.router)
     app.include_router(health.router)
     install_error_handlers(app)

@@ -14,14 +14,18 @@ from gateway.runtime import Runtime
 _bearer = HTTPBearer(auto_error=False, description="An API key, or the admin token on admin routes")
 
 
-async def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+# Each dependency is a node FastAPI resolves on every request: they are kept flat (the
+# runtime is read from the request, not from a dependency of its own).
 
-
-async def _ready_runtime(runtime: Annotated[Runtime, Depends(_runtime)]) -> Runtime:
+def _ready(request: Request) -> Runtime:
+    runtime = request.app.state.runtime
     if not runtime.ready:
         raise not_ready()
     return runtime
+
+
+async def _ready_runtime(request: Request) -> Runtime:
+    return _ready(request)
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -38,8 +42,9 @@ def _is_admin(runtime: Runtime, token: str) -> bool:
     return hmac.compare_digest(token.encode(), runtime.admin_token.encode())
 
 
-async def _current_user(runtime: Annotated[Runtime, Depends(_ready_runtime)],
+async def _current_user(request: Request,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    runtime = _ready(request)
     token = _token(credentials)
     username = await runtime.authenticate(token)
     if username is None:
@@ -49,8 +54,9 @@ async def _current_user(runtime: Annotated[Runtime, Depends(_ready_runtime)],
     return username
 
 
-async def _admin(runtime: Annotated[Runtime, Depends(_ready_runtime)],
+async def _admin(request: Request,
                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    runtime = _ready(request)
     token = _token(credentials)
     if _is_admin(runtime, token):
         return

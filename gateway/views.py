@@ -11,16 +11,18 @@ from __future__ import annotations
 from fractions import Fraction
 
 from engine import AssetSpec, format_money
-from engine.numbers import MONEY_DECIMALS, format_fraction
+from engine.numbers import MONEY_DECIMALS, format_fraction, format_ratio
 from gateway.responses import iso_from_micros
 
 _USD = Fraction(1, 10**MONEY_DECIMALS)
+_MONEY_UNITS_PER_USD = 10**MONEY_DECIMALS
 
 
 def average_price(total_amount: int, filled_lots: int, spec: AssetSpec) -> str | None:
     if not filled_lots:
         return None
-    return format_fraction(total_amount * _USD / (filled_lots * spec.lot_size))
+    lot = spec.lot_size  # money units / (lots × lot size), as one integer ratio: no Fraction arithmetic
+    return format_ratio(total_amount * lot.denominator, filled_lots * lot.numerator * _MONEY_UNITS_PER_USD)
 
 
 def order_data(record: list, spec: AssetSpec) -> dict:

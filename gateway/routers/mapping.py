@@ -70,6 +70,7 @@ def micros(moment: datetime | None) -> int | None:
 async def within_deadline(call):
     """Await an actor call that changes state; a restart under it is a retryable 503."""
     try:
-        return await asyncio.wait_for(call, REQUEST_TIMEOUT_SECONDS)
+        async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):  # unlike wait_for, no task per request
+            return await call
     except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, asyncio.TimeoutError):
         raise unavailable() from None
