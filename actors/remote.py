@@ -4,7 +4,10 @@ Actors are named in one namespace and detached from the process that made
 them, so any gateway process finds the same actors (`get_if_exists`). They
 reserve no CPU (`num_cpus=0`) so that they fit a 2-core machine, Ray restarts
 one that dies (`max_restarts=-1`), and a call in flight when it died fails to
-its caller, who retries it idempotently (`max_task_retries=0`).
+its caller, who retries it idempotently (`max_task_retries=0`). Ray does not
+record their calls as task events (`enable_task_events=False`, as Ray Serve
+does for its replicas): the GCS keeps up to 100,000 such records, ~4 KB each,
+which the soak saw as gcs_server growing by ~0.75 MiB/s under steady load.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from actors.registry_actor import RegistryActor
 from actors.shard_actor import AccountShardActor
 
 _ACTOR_OPTIONS = dict(num_cpus=0, max_restarts=-1, max_task_retries=0, lifetime="detached",
-                      max_concurrency=10_000)
+                      max_concurrency=10_000, enable_task_events=False)
 
 RemoteRegistry = ray.remote(RegistryActor)
 RemoteShard = ray.remote(AccountShardActor)
