@@ -78,7 +78,7 @@ class AssetBookActor:
         self._drained = asyncio.Event()
         self._asking_acknowledgements = 0
         self.store = JournaledState(config.journal_path(f"book-{index}"), sync=config.sync,
-                                    snapshot_every=config.snapshot_every)
+                                    snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
         started = time.perf_counter()
         count = self.store.replay(self._load_state, self._replay_record, until=replay_until)
         self.durable_records = self.records

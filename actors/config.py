@@ -14,6 +14,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from journal.lmdb_journal import DEFAULT_MAP_SIZE
+
 ORDER_ID_SHARD_BITS = 8  # an order id is (shard-local sequence << 8) | shard index
 MAX_SHARDS = 1 << ORDER_ID_SHARD_BITS
 
@@ -32,6 +34,7 @@ class ServiceConfig:
     sync: bool = True
     namespace: str = "order-service"
     snapshot_every: int = 1_000_000  # journal records between snapshots (replay runs ~1M records/s)
+    journal_map_size: int = DEFAULT_MAP_SIZE  # each journal's first LMDB map, in bytes; it doubles when full
     # Fault injection for tests: named points where an actor process dies once (see actors.faults).
     crash_points: frozenset[str] = frozenset()
 
@@ -40,6 +43,8 @@ class ServiceConfig:
             raise ValueError(f"shard_count must be between 1 and {MAX_SHARDS}")
         if self.book_actor_count < 1:
             raise ValueError("book_actor_count must be at least 1")
+        if self.journal_map_size < 1:
+            raise ValueError("journal_map_size must be a positive number of bytes")
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
 
     def journal_path(self, stream: str) -> Path:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from journal import GroupCommitWriter, JournalLockedError, LmdbJournal, recover
+from journal.lmdb_journal import DEFAULT_MAP_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,9 @@ _LOCK_WAIT_SECONDS = 30.0
 class JournaledState:
     """One actor's journal: replay on open, ordered appends, periodic snapshots."""
 
-    def __init__(self, path: os.PathLike, *, sync: bool, snapshot_every: int) -> None:
-        self.journal = _open_when_free(path, sync)
+    def __init__(self, path: os.PathLike, *, sync: bool, snapshot_every: int,
+                 map_size: int = DEFAULT_MAP_SIZE) -> None:
+        self.journal = _open_when_free(path, sync, map_size)
         self.writer = GroupCommitWriter(self.journal, max_queue=1 << 30)
         self._snapshot_every = snapshot_every
         self._since_snapshot = 0
@@ -116,11 +118,11 @@ class JournaledState:
 
 
 
-def _open_when_free(path: os.PathLike, sync: bool) -> LmdbJournal:
+def _open_when_free(path: os.PathLike, sync: bool, map_size: int) -> LmdbJournal:
     deadline = time.monotonic() + _LOCK_WAIT_SECONDS
     while True:
         try:
-            return LmdbJournal(path, sync=sync)
+            return LmdbJournal(path, sync=sync, map_size=map_size)
         except JournalLockedError:
             if time.monotonic() > deadline:
                 raise

@@ -35,7 +35,7 @@ class RegistryActor:
         self._handles: dict[str, ray.actor.ActorHandle] = {}
         self._ready: asyncio.Task | None = None
         self.store = JournaledState(config.journal_path("registry"), sync=config.sync,
-                                    snapshot_every=config.snapshot_every)
+                                    snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
         self.store.replay(self._load_state, self._apply, until=replay_until)
 
     async def ready(self) -> bool:

@@ -61,7 +61,7 @@ class AccountShardActor:
         self._early: dict[str, dict[int, list]] = {}
         self._background: set[asyncio.Task] = set()  # settlements that came before their turn
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
-                                    snapshot_every=config.snapshot_every)
+                                    snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
         started = time.perf_counter()
         count = self.store.replay(self._load_state, lambda record: self.accounts.apply(decode_event(record)),
                                   until=replay_until)

@@ -31,6 +31,7 @@ class Settings:
     shard_count: int | None = None
     book_actor_count: int | None = None
     namespace: str = "order-service"
+    journal_map_size: int | None = None
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -50,12 +51,15 @@ class Settings:
             shard_count=optional_int("ORDER_SERVICE_SHARDS"),
             book_actor_count=optional_int("ORDER_SERVICE_BOOK_ACTORS"),
             namespace=env.get("ORDER_SERVICE_NAMESPACE", "order-service"),
+            journal_map_size=optional_int("ORDER_SERVICE_JOURNAL_MAP_SIZE"),
         )
 
     def service_config(self) -> ServiceConfig:
-        counts = {}
+        chosen = {}
         if self.shard_count:
-            counts["shard_count"] = self.shard_count
+            chosen["shard_count"] = self.shard_count
         if self.book_actor_count:
-            counts["book_actor_count"] = self.book_actor_count
-        return ServiceConfig(data_dir=self.data_dir, sync=self.sync, namespace=self.namespace, **counts)
+            chosen["book_actor_count"] = self.book_actor_count
+        if self.journal_map_size:
+            chosen["journal_map_size"] = self.journal_map_size
+        return ServiceConfig(data_dir=self.data_dir, sync=self.sync, namespace=self.namespace, **chosen)
