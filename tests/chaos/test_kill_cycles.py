@@ -13,35 +13,15 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import Counter
 from decimal import Decimal
 
 import httpx
 
-from tests.e2e.api import D, Api, eventually
+from tests.chaos.checks import Acknowledged, check_service
+from tests.e2e.api import Api
 
 CYCLES = 10
 CLIENTS = 4
-LATER = {"pending": 0, "confirmed": 1, "processing": 2, "completed": 3, "cancelled": 3, "failed": 3}
-
-
-class Acknowledged:
-    """Orders as clients were last told they are, and a way to wait for so many answers."""
-
-    def __init__(self) -> None:
-        self.orders: dict[str, dict] = {}
-        self.answers = 0
-        self.changed = threading.Condition()
-
-    def record(self, order: dict) -> None:
-        with self.changed:
-            self.orders[order["order_id"]] = order
-            self.answers += 1
-            self.changed.notify_all()
-
-    def wait_for(self, answers: int, stop: threading.Event) -> None:
-        with self.changed:
-            self.changed.wait_for(lambda: self.answers >= answers or stop.is_set(), timeout=120)
 
 
 def _client_loop(base_url: str, users, asset_id: str, seed: int, acknowledged: Acknowledged,
@@ -53,8 +33,7 @@ def _client_loop(base_url: str, users, asset_id: str, seed: int, acknowledged: A
             roll = rng.random()
             try:
                 if roll < 0.2:
-                    mine = [o for o in list(acknowledged.orders.values())
-                            if o["username"] == user.username and o["status"] in ("confirmed", "processing")]
+                    mine = acknowledged.open_orders(user.username)
                     if not mine:
                         continue
                     response = client.delete(f"/api/v1/orders/{rng.choice(mine)['order_id']}", headers=user.headers)
@@ -70,53 +49,6 @@ def _client_loop(base_url: str, users, asset_id: str, seed: int, acknowledged: A
                 return  # the service is gone: whatever was in flight was never acknowledged
             if response.status_code in (200, 201):
                 acknowledged.record(response.json()["data"])
-
-
-def _all_orders(api: Api, user) -> list[dict]:
-    orders, offset = [], 0
-    while True:
-        page = api.orders(user, limit=100, offset=offset)
-        orders.extend(page["orders"])
-        if not page["has_more"]:
-            return orders
-        offset += 100
-
-
-def _check(api: Api, users, asset_id: str, acknowledged: Acknowledged, deposited: dict) -> None:
-    by_user = {user.username: user for user in users}
-    for order_id, told in acknowledged.orders.items():
-        now = api.order(by_user[told["username"]], order_id)
-        assert LATER[now["status"]] >= LATER[told["status"]], (order_id, told["status"], now["status"])
-        if LATER[told["status"]] == 3:
-            assert now["status"] == told["status"], (order_id, told["status"], now["status"])
-        assert D(now["filled_quantity"]) >= D(told["filled_quantity"]), order_id
-
-    for held_asset, total in deposited.items():
-        eventually(lambda held_asset=held_asset: api.total_holdings(users, held_asset),
-                   lambda found, total=total: found == total, what=f"{held_asset} adds up to {total}")
-
-    resting: Counter = Counter()
-    all_ids: list[str] = []
-    for user in users:
-        orders = _all_orders(api, user)
-        all_ids.extend(o["order_id"] for o in orders)
-        open_orders = [o for o in orders if o["status"] in ("confirmed", "processing")]
-        assert not [o for o in orders if o["status"] == "pending"], "an order is still pending after recovery"
-        reserved_usd = sum(D(o["price"]) * D(o["remaining_quantity"]) for o in open_orders
-                           if o["order_type"] == "limit_buy")
-        reserved_asset = sum(D(o["remaining_quantity"]) for o in open_orders if o["order_type"] == "limit_sell")
-        assert api.amounts(user, "USD")[1] == reserved_usd, user.username
-        assert api.amounts(user, asset_id)[1] == reserved_asset, user.username
-        for o in open_orders:
-            side = "bids" if o["order_type"] == "limit_buy" else "asks"
-            resting[(side, D(o["price"]))] += D(o["remaining_quantity"])
-    book = api.book(asset_id, depth=1000)
-    on_book = Counter({(side, D(level["price"])): D(level["quantity"]) for side in ("bids", "asks")
-                       for level in book[side]})
-    assert on_book == resting
-    assert len(all_ids) == len(set(all_ids)), "an order id appears twice"
-    trade_ids = [trade["trade_id"] for trade in api.trades(asset_id, limit=1000)]
-    assert len(trade_ids) == len(set(trade_ids)), "a trade id appears twice"
 
 
 def test_kill_9_of_the_whole_service_at_random_moments_loses_nothing_acknowledged(service_factory):
@@ -143,7 +75,7 @@ def test_kill_9_of_the_whole_service_at_random_moments_loses_nothing_acknowledge
             for client in clients:
                 client.join(timeout=60)
             service.start()
-            _check(api, users, asset_id, acknowledged, deposited)
+            check_service(api, users, [asset_id], acknowledged, deposited, fetch_each=True)
         assert acknowledged.answers >= CYCLES * 5
     finally:
         api.close()

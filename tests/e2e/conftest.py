@@ -53,12 +53,12 @@ def service_factory(tmp_path: Path) -> Iterator:
     made: list[ServiceProcess] = []
 
     def make(data_dir: Path | None = None, admin_token: str | None = "generate",
-             port: int | None = None) -> ServiceProcess:
+             port: int | None = None, environment: dict[str, str] | None = None) -> ServiceProcess:
         if admin_token == "generate":
             admin_token = f"admin-{secrets.token_hex(16)}"
         index = len(made)
         process = ServiceProcess(data_dir or tmp_path / f"data{index}", tmp_path / f"logs{index}",
-                                 admin_token=admin_token, port=port)
+                                 admin_token=admin_token, port=port, environment=environment)
         made.append(process)
         return process
 

@@ -47,11 +47,14 @@ def service_command() -> list[str]:
 class ServiceProcess:
     """One service on one data directory; may be started, stopped and killed many times."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, admin_token: str | None, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, log_dir: Path, admin_token: str | None, port: int | None = None,
+                 environment: dict[str, str] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.log_dir = Path(log_dir)
         self.admin_token = admin_token
         self.port = port or free_port()
+        # More ORDER_SERVICE_* settings for every run (shard counts, map size...).
+        self.extra_environment = dict(environment or {})
         self.process: subprocess.Popen | None = None
         self.runs = 0
         # Inherited by every process the service starts (Ray's too), so cleanup finds them all.
@@ -72,6 +75,7 @@ class ServiceProcess:
             "ORDER_SERVICE_SYNC": "true",
             "PYTHONUNBUFFERED": "1",
         })
+        env.update(self.extra_environment)
         name, value = self.marker.split("=", 1)
         env[name] = value
         if self.admin_token is not None:
