@@ -10,12 +10,13 @@ the journal holds.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from journal import GroupCommitWriter, JournalLockedError, LmdbJournal, recover
 from journal.lmdb_journal import DEFAULT_MAP_SIZE
@@ -83,10 +84,8 @@ class JournaledState:
             # `append` takes its sequence numbers before it first suspends (the queue never
             # fills at this size), so records reach the journal in the order of the calls.
             sequence = await self.writer.append(records)
-        except Exception:
-            log.critical("journal write failed; exiting so that the actor restarts from its journal",
-                         exc_info=True)
-            os._exit(70)
+        except Exception as error:
+            _exit_after_failed_write(error)
         if snapshot is not None and self._since_snapshot >= self._snapshot_every and not self._snapshotting:
             self._snapshotting = True
             self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot(snapshot))
@@ -95,14 +94,25 @@ class JournaledState:
     def submit(self, records: list) -> asyncio.Future:
         """Queue records now, in the caller's order; the returned future resolves once durable."""
         self._since_snapshot += len(records)
-        return asyncio.wrap_future(self.writer.submit(records))
+        return self._durable(records)
+
+    def _durable(self, records: list) -> asyncio.Future:
+        # Whoever awaits the future, a failed write ends the process, as `append` does: an
+        # actor that stayed up with a dead writer would answer from state it never journaled
+        # and fail every later write to its callers (a book's delivery loop stopped on one).
+        try:
+            written = self.writer.submit(records)
+        except Exception as error:
+            _exit_after_failed_write(error)
+        written.add_done_callback(_exit_if_failed)
+        return asyncio.wrap_future(written)
 
     async def _snapshot(self, snapshot: Callable[[], Any]) -> None:
         # The state and the marker are taken together, with no await between them,
         # so the snapshot covers exactly what was submitted before the marker.
         try:
             state = snapshot()
-            sequence = await asyncio.wrap_future(self.writer.submit([]))
+            sequence = await self._durable([])
             self._since_snapshot = 0
             await asyncio.to_thread(self.journal.write_snapshot, sequence, state)
         finally:
@@ -110,12 +120,23 @@ class JournaledState:
 
     async def flush(self) -> int:
         """Wait until everything submitted so far is durable; return the last sequence."""
-        return await asyncio.wrap_future(self.writer.submit([]))
+        return await self._durable([])
 
     def close(self) -> None:
         self.writer.close()
         self.journal.close()
 
+
+
+def _exit_if_failed(written: concurrent.futures.Future) -> None:
+    error = written.exception()
+    if error is not None:
+        _exit_after_failed_write(error)
+
+
+def _exit_after_failed_write(error: BaseException) -> NoReturn:
+    log.critical("journal write failed; exiting so that the actor restarts from its journal", exc_info=error)
+    os._exit(70)
 
 
 def _open_when_free(path: os.PathLike, sync: bool, map_size: int) -> LmdbJournal:
