@@ -70,6 +70,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Order matching with held funds, price-time priority books and a durable journal. "
                     "See API.md for the contract.",
         lifespan=lifespan,
+        # No OpenTelemetry here: checking for configured providers on every request cost time.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     for module in (orders, accounts, assets, admin):  # the busiest first: routes are matched in order

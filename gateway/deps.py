@@ -28,6 +28,17 @@ async def _ready_runtime(request: Request) -> Runtime:
     return _ready(request)
 
 
+def known_user(runtime: Runtime, request: Request) -> str | None:
+    """The user of a ready service whose API key the request bears and this gateway has seen
+    (a direct path's check: None for anything else, which the dependencies then judge)."""
+    if not runtime.ready:
+        return None
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not token or scheme.lower() != "bearer":
+        return None
+    return runtime.cached_user(token)
+
+
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
 

@@ -7,10 +7,11 @@ literals are refused as invalid JSON (422), as API.md asks.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from fastapi import Request
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 
@@ -31,13 +32,44 @@ class ExactJSONRequest(Request):
         return self._json
 
 
+# endpoint -> its direct path: `async (request) -> Response | None`
+_DIRECT: dict[Callable, Callable[[ExactJSONRequest], Awaitable[Response | None]]] = {}
+
+
+def direct_path(endpoint: Callable):
+    """Register a direct path for a hot endpoint.
+
+    It serves the request only when every check the declared route makes would pass (it reads the
+    body, the headers and the caches itself, and calls the endpoint), and answers None otherwise;
+    the request, its body already read, then takes FastAPI's own path, which answers the documented
+    error. FastAPI's dependency solving was a third of the gateway's time per order."""
+
+    def register(direct):
+        _DIRECT[endpoint] = direct
+        return direct
+
+    return register
+
+
+def is_json(request: Request) -> bool:
+    """The content types FastAPI parses as JSON, in their plain spelling (others go the long way)."""
+    content_type = request.headers.get("content-type")
+    return content_type == "application/json" or content_type == "application/json; charset=utf-8"
+
+
 class ExactJSONRoute(APIRoute):
     """A route whose JSON body keeps decimal numbers exact."""
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
+        direct = _DIRECT.get(self.endpoint)
 
         async def exact_handler(request: Request):
-            return await handler(ExactJSONRequest(request.scope, request.receive))
+            exact = ExactJSONRequest(request.scope, request.receive)
+            if direct is not None:
+                response = await direct(exact)
+                if response is not None:
+                    return response
+            return await handler(exact)
 
         return exact_handler

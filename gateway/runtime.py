@@ -83,6 +83,10 @@ class Runtime:
     def remember_asset(self, spec: AssetSpec) -> None:
         self._specs[spec.asset_id] = spec
 
+    def cached_user(self, token: str) -> str | None:
+        """The username of an API key this gateway has already authenticated, else None."""
+        return self._users.get(hash_key(token))
+
     async def authenticate(self, token: str) -> str | None:
         """Return the username whose API key this is, or None."""
         key_hash = hash_key(token)

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import ValidationError
 
 from engine import AssetSpec, Rejected
-from gateway.deps import CurrentUser, Service
-from gateway.exact_json import ExactJSONRoute
+from gateway.deps import CurrentUser, Service, known_user
+from gateway.exact_json import ExactJSONRequest, ExactJSONRoute, direct_path, is_json
 from gateway.errors import ApiError
 from gateway.models.common import ERROR_RESPONSES, Envelope
 from gateway.models.orders import (
@@ -30,6 +31,20 @@ async def create_order(body: OrderCreateRequest, username: CurrentUser, service:
     spec, request = await order_request(service, username, body)
     result = await within_deadline(service.client.place_order(request))
     return ok(outcome(result, spec), "Order placed", 201)
+
+
+@direct_path(create_order)
+async def _create_order_direct(request: ExactJSONRequest):
+    """`create_order` for a ready service, a known API key and a valid JSON order; else None."""
+    service = request.app.state.runtime
+    username = known_user(service, request)
+    if username is None or not is_json(request):
+        return None
+    try:
+        body = OrderCreateRequest.model_validate(await request.json())
+    except (ValueError, ValidationError):  # JSONDecodeError is a ValueError
+        return None
+    return await create_order(body, username, service)
 
 
 @router.post("/batch", response_model=Envelope[OrderBatchData])
