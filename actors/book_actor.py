@@ -7,9 +7,11 @@ settlement batches per (asset, shard); batches wait in an outbox until the
 shard acknowledges them, so a shard that was down catches up from here.
 
 A shard's settlements travel back to it by two paths that share the numbering:
-in the answer to its own `submit` (so an order's outcome costs no extra call)
-and by the delivery loop, which carries the rest (fills of resting orders whose
-owners did not call). Each settlement is handed out once, and again only if a
+in the answer to its own `submit` or `cancel` (so an order's outcome costs no
+extra call) and by the delivery loop, which carries the rest (fills of resting
+orders whose owners did not call). While a call from a shard is under way here
+its answer will carry every settlement durable by then, so the delivery loop
+stands aside and calls the shard only when it is quiet. Each settlement is handed out once, and again only if a
 delivery fails; the shard applies them strictly in order, buffering one that
 arrives early. A shard acknowledges only what it has made durable, with every
 `submit` and every delivery answer; only then does a settlement leave the
@@ -77,6 +79,7 @@ class AssetBookActor:
         self._delivery_tasks: list[asyncio.Task] = []
         self._drained = asyncio.Event()
         self._asking_acknowledgements = 0
+        self._carrying: dict[int, int] = {shard: 0 for shard in range(config.shard_count)}  # calls under way
         self.store = JournaledState(config.journal_path(f"book-{index}"), sync=config.sync,
                                     snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
         started = time.perf_counter()
@@ -101,6 +104,13 @@ class AssetBookActor:
         the fence and the shard's settlements not handed out yet (its orders' outcomes among them)."""
         self._start_delivery()
         self._acknowledge(shard, acknowledged)
+        self._carrying[shard] += 1
+        try:
+            return await self._submit(shard, orders)
+        finally:
+            self._done_carrying(shard)
+
+    async def _submit(self, shard: int, orders: list[tuple]) -> tuple[list, list]:
         fence = self.fences.get(shard, 0)
         fenced: list[int] = []
         by_asset: dict[str, list] = {}
@@ -124,9 +134,20 @@ class AssetBookActor:
         crash_point(self.config, "book.after_match")
         return fenced, self._hand_out(shard)
 
-    async def cancel(self, cancels: list[tuple[int, str, int]]) -> list[bool]:
-        """Take orders (order_id, asset_id, timestamp) off their books; False where not open."""
+    async def cancel(self, shard: int, cancels: list[tuple[int, str, int]],
+                     acknowledged: dict[str, int]) -> tuple[list[bool], list]:
+        """Take one shard's orders (order_id, asset_id, timestamp) off their books; return
+        False where not open, and the shard's settlements not handed out yet (the releases among them)."""
         self._start_delivery()
+        self._acknowledge(shard, acknowledged)
+        self._carrying[shard] += 1
+        try:
+            outcomes = await self._cancel(cancels)
+            return outcomes, self._hand_out(shard)
+        finally:
+            self._done_carrying(shard)
+
+    async def _cancel(self, cancels: list[tuple[int, str, int]]) -> list[bool]:
         by_asset: dict[str, list] = {}
         outcomes = []
         for order_id, asset_id, timestamp in cancels:
@@ -319,6 +340,11 @@ class AssetBookActor:
                 handed.append(settlement.wire())
         return handed
 
+    def _done_carrying(self, shard: int) -> None:
+        self._carrying[shard] -= 1
+        if not self._carrying[shard] and self.outbox[shard]:
+            self._wake[shard].set()  # whatever the answer could not carry goes by delivery
+
     def _acknowledge(self, shard: int, applied: dict[str, int]) -> None:
         """Drop settlements the shard has made durable."""
         outbox = self.outbox[shard]
@@ -336,6 +362,8 @@ class AssetBookActor:
             await wake.wait()
             wake.clear()
             while True:
+                if self._carrying[shard] and not self._asking_acknowledgements:
+                    break  # the answer to the shard's own call will carry them
                 durable = self.durable_records
                 batch = [s for s in takewhile(lambda s: s.record <= durable, outbox) if not s.sent]
                 batch = batch[:_DELIVERY_BATCH]

@@ -171,10 +171,14 @@ class AccountShardActor:
         for position, order in targets:
             book = book_actor_for(order.asset_id, self.config.book_actor_count)
             by_book.setdefault(book, []).append((order.order_id, order.asset_id, timestamp))
-        await asyncio.gather(*(
-            call_with_retry(lambda book=book, cancels=cancels: self._book(book).cancel.remote(cancels),
+        answers = await asyncio.gather(*(
+            call_with_retry(lambda book=book, cancels=cancels: self._book(book).cancel.remote(
+                                self.index, cancels, dict(self._durable_applied)),
                             lambda book=book: self._books.pop(book, None))
             for book, cancels in by_book.items()))
+        for _outcomes, settlements in answers:
+            if settlements:
+                self._apply_now(settlements)
         # Whether our cancel or a fill closed it, the book's word arrives as a settlement.
         await asyncio.gather(*(self._wait(order.order_id, _closed) for _, order in targets))
         for position, order in targets:
