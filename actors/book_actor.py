@@ -11,11 +11,11 @@ in the answer to its own `submit` or `cancel` (so an order's outcome costs no
 extra call) and by the delivery loop, which carries the rest (fills of resting
 orders whose owners did not call). While a call from a shard is under way here
 its answer will carry every settlement durable by then, so the delivery loop
-stands aside and calls the shard only when it is quiet. Each settlement is handed out once, and again only if a
-delivery fails; the shard applies them strictly in order, buffering one that
-arrives early. A shard acknowledges only what it has made durable, with every
-`submit` and every delivery answer; only then does a settlement leave the
-outbox.
+stands aside and calls the shard only when it is quiet. Each settlement is
+handed out once, and again only if a delivery fails; the shard applies them
+strictly in order, buffering one that arrives early. A shard acknowledges only
+what it has made durable, with every `submit`, `cancel` and delivery answer;
+only then does a settlement leave the outbox.
 
 Each shard's orders carry increasing ids; the highest one seen per shard is
 the fence: an id at or below it is never matched again, which makes resends
