@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-engine bench-journal clean load
+.PHONY: run test bench-engine bench-journal clean load soak
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,13 @@ load: $(STAMP)
 	$(VENV)/bin/locust -f bench/locustfile.py --headless --host $(LOAD_HOST) \
 		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_TIME) --stop-timeout 10 \
 		--csv $(LOAD_RESULTS)/load --csv-full-history --html $(LOAD_RESULTS)/load.html --only-summary
+
+# Soak: starts its own service (temp data dir, fsync on), runs locust for SOAK_TIME with steady traffic,
+# reports throughput over time, errors (must be 0), latency, each process's memory against a bound,
+# then stops the service and runs `order-service verify` on its data. Results: bench/results/soak/.
+SOAK_TIME ?= 5m
+SOAK_USERS ?= 50
+
+soak: $(STAMP)
+	$(PY) bench/soak.py --duration $(SOAK_TIME) --users $(SOAK_USERS)
+
