@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-engine bench-journal clean load soak
+.PHONY: run test bench-engine bench-journal clean load soak bench-recovery
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,6 @@ SOAK_USERS ?= 50
 soak: $(STAMP)
 	$(PY) bench/soak.py --duration $(SOAK_TIME) --users $(SOAK_USERS)
 
+# Recovery time of 1,000,000 journaled events: offline verify, and the service's cold start to ready.
+bench-recovery: $(STAMP)
+	$(PY) bench/recovery_bench.py
