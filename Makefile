@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-engine bench-journal clean load soak bench-recovery
+.PHONY: run test bench-engine bench-journal bench-http bench-sweep peers clean load soak bench-recovery
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,25 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The benchmarks' own tools (matplotlib for plots, py-spy for profiles), over the dev extras.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# The published peers the benchmarks compare against, in bench/.peers/ (git-ignored).
+peers:
+	bash bench/peers/setup.sh
+
+# The HTTP service against a no-op FastAPI, matching-engine's own gateway and (BENCH_ARGS="--baseline REF")
+# an older revision of itself, one run; and latency percentiles vs offered load, plotted into bench/plots/.
+BENCH_ARGS ?=
+bench-http: $(BENCH_STAMP) peers
+	$(PY) bench/http_bench.py $(BENCH_ARGS)
+
+bench-sweep: $(BENCH_STAMP) peers
+	$(PY) bench/latency_sweep.py $(BENCH_ARGS)
 
 bench-engine: $(STAMP)
 	$(PY) bench/engine_bench.py

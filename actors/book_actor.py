@@ -15,7 +15,9 @@ stands aside and calls the shard only when it is quiet. Each settlement is
 handed out once, and again only if a delivery fails; the shard applies them
 strictly in order, buffering one that arrives early. A shard acknowledges only
 what it has made durable, with every `submit`, `cancel` and delivery answer;
-only then does a settlement leave the outbox.
+only then does a settlement leave the outbox. The acknowledgements that came
+with a call are journaled in its record, so a replay drops what the shards
+already hold instead of rebuilding the whole settlement history in memory.
 
 Each shard's orders carry increasing ids; the highest one seen per shard is
 the fence: an id at or below it is never matched again, which makes resends
@@ -106,11 +108,11 @@ class AssetBookActor:
         self._acknowledge(shard, acknowledged)
         self._carrying[shard] += 1
         try:
-            return await self._submit(shard, orders)
+            return await self._submit(shard, orders, acknowledged)
         finally:
             self._done_carrying(shard)
 
-    async def _submit(self, shard: int, orders: list[tuple]) -> tuple[list, list]:
+    async def _submit(self, shard: int, orders: list[tuple], acknowledged: dict[str, int]) -> tuple[list, list]:
         fence = self.fences.get(shard, 0)
         fenced: list[int] = []
         by_asset: dict[str, list] = {}
@@ -128,7 +130,8 @@ class AssetBookActor:
             encoded = by_asset.setdefault(asset_id, [])
             encoded.extend(encode_event(event) for event in result.events)
         self.fences[shard] = fence
-        record = ["orders", shard, fence, list(by_asset.items())]
+        # The shard's acknowledgements ride along, so that a replay drops what it has made durable.
+        record = ["orders", shard, fence, list(by_asset.items()), acknowledged]
         self._route(record[3])
         await self._journal(record)
         crash_point(self.config, "book.after_match")
@@ -142,12 +145,13 @@ class AssetBookActor:
         self._acknowledge(shard, acknowledged)
         self._carrying[shard] += 1
         try:
-            outcomes = await self._cancel(cancels)
+            outcomes = await self._cancel(shard, cancels, acknowledged)
             return outcomes, self._hand_out(shard)
         finally:
             self._done_carrying(shard)
 
-    async def _cancel(self, cancels: list[tuple[int, str, int]]) -> list[bool]:
+    async def _cancel(self, shard: int, cancels: list[tuple[int, str, int]],
+                      acknowledged: dict[str, int]) -> list[bool]:
         by_asset: dict[str, list] = {}
         outcomes = []
         for order_id, asset_id, timestamp in cancels:
@@ -158,7 +162,7 @@ class AssetBookActor:
             outcomes.append(True)
             by_asset.setdefault(asset_id, []).append(encode_event(event))
         if by_asset:
-            record = ["cancels", list(by_asset.items())]
+            record = ["cancels", list(by_asset.items()), shard, acknowledged]
             self._route(record[1])
             await self._journal(record)
         return outcomes
@@ -167,10 +171,11 @@ class AssetBookActor:
         """Fence a recovering shard's orders and return the settlements it has not applied."""
         self._start_delivery()
         self.fences[shard] = max(self.fences.get(shard, 0), fence)
+        self._acknowledge(shard, applied)
         # The fence record follows every earlier record in the journal, so once it is
         # durable so is every settlement returned below.
         pending = [s.wire() for s in self.outbox[shard] if s.sequence > applied.get(s.asset_id, 0)]
-        await self._journal(["fence", shard, self.fences[shard]])
+        await self._journal(["fence", shard, self.fences[shard], applied])
         return pending
 
     # ---- queries -------------------------------------------------------
@@ -255,16 +260,23 @@ class AssetBookActor:
 
     def _replay_record(self, record: list) -> None:
         kind = record[0]
+        # Acknowledgements were added to the records later: older journals lack them.
         if kind == "orders":
-            _, shard, fence, by_asset = record
+            shard, fence, by_asset = record[1:4]
             self.fences[shard] = fence
+            if len(record) > 4:
+                self._acknowledge(shard, record[4])
             self._apply_book_events(by_asset)
             self._route(by_asset)
         elif kind == "cancels":
+            if len(record) > 2:
+                self._acknowledge(record[2], record[3])
             self._apply_book_events(record[1])
             self._route(record[1])
         elif kind == "fence":
             self.fences[record[1]] = max(self.fences.get(record[1], 0), record[2])
+            if len(record) > 3:
+                self._acknowledge(record[1], record[3])
         elif kind == "asset":
             spec = AssetSpec.from_record(record[1])
             self.books[spec.asset_id] = OrderBook(spec)
