@@ -98,7 +98,6 @@ class Answers:
         self.statuses: Counter = Counter()
         self.problems: list[str] = []
         self.successes: list[tuple[float, frozenset[str]]] = []  # (when the request was sent, streams)
-        self.refused: list[tuple[float, int]] = []  # (when the request was sent, status) of every non-2xx
         self.unknown_outcome: list[tuple[User, dict]] = []  # orders answered 503: (owner, request body)
         self.created_users: list[User] = []
 
@@ -110,8 +109,6 @@ class Answers:
                 self.problems.append(problem)
             if 200 <= response.status_code < 300:
                 self.successes.append((sent_at, streams))
-            else:
-                self.refused.append((sent_at, response.status_code))
             self.changed.notify_all()
 
     def problem(self, text: str) -> None:
@@ -119,23 +116,12 @@ class Answers:
             self.problems.append(text)
             self.changed.notify_all()
 
-    def successes_since(self, stream: str, moment: float) -> int:
-        """Count requests sent at or after `moment` that succeeded through `stream`."""
-        with self.changed:
-            return self._successes_since(stream, moment)
-
     def wait_for_successes(self, streams: list[str], moment: float, count: int, deadline: float) -> dict[str, int]:
         """Wait until, for every stream, `count` requests sent at or after `moment` succeeded through it."""
         with self.changed:
             self.changed.wait_for(lambda: all(self._successes_since(stream, moment) >= count for stream in streams),
                                   timeout=deadline)
             return {stream: self._successes_since(stream, moment) for stream in streams}
-
-    def wait_for_refusal(self, moment: float, status: int, deadline: float) -> bool:
-        """Wait until a request sent at or after `moment` was answered `status`."""
-        with self.changed:
-            return self.changed.wait_for(lambda: any(sent_at >= moment and code == status
-                                                     for sent_at, code in self.refused), timeout=deadline)
 
     def pause(self, seconds: float) -> None:
         """Wait for the next answer, at most `seconds` (paces a poll while clients run)."""
