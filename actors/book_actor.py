@@ -386,8 +386,11 @@ class AssetBookActor:
                 try:
                     applied = await self._shard(shard).apply_settlements.remote(
                         self.index, [s.wire() for s in batch])
-                except RETRYABLE as error:
-                    log.warning("settlement delivery to shard %d failed (%s); retrying", shard, error)
+                except Exception as error:  # a restart (RETRYABLE) or a bug there: never give up on a shard
+                    if isinstance(error, RETRYABLE):
+                        log.warning("settlement delivery to shard %d failed (%s); retrying", shard, error)
+                    else:
+                        log.exception("settlement delivery to shard %d raised; retrying", shard)
                     for settlement in batch:
                         settlement.sent = False
                     self._shards.pop(shard, None)
