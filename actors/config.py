@@ -21,7 +21,20 @@ MAX_SHARDS = 1 << ORDER_ID_SHARD_BITS
 
 
 def _default_actor_count() -> int:
-    return max(2, min(os.cpu_count() or 2, 8))
+    """One account shard and one book actor per two cores (1–8 of each).
+
+    Each actor is a process of its own, and every Ray call between them costs CPU on
+    both sides: on 2 cores one shard and one book actor served 1.3× the single orders
+    and 1.2× the batched orders of two of each (bench/http_bench.py)."""
+    return max(1, min((os.cpu_count() or 2) // 2, 8))
+
+
+def recorded_layout(data_dir: Path) -> dict[str, int]:
+    """The shard and book counts a data directory was created with ({} for a new one)."""
+    try:
+        return json.loads((Path(data_dir) / "layout.json").read_text())
+    except FileNotFoundError:
+        return {}
 
 
 @dataclass(frozen=True)

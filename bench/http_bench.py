@@ -215,6 +215,10 @@ def main() -> int:
     parser.add_argument("--assets", type=int, default=2, help="assets traded (default 2)")
     parser.add_argument("--market-share", type=float, default=0.1, help="share of market orders (default 0.1)")
     parser.add_argument("--no-sync", action="store_true", help="run the service with fsync off (default: on)")
+    parser.add_argument("--shards", type=int, default=None,
+                        help="account shards of the service (and the baseline); default: the service's own")
+    parser.add_argument("--book-actors", type=int, default=None,
+                        help="book actors of the service (and the baseline); default: the service's own")
     parser.add_argument("--phases", default="ceiling,noop,peer,single,batch,open",
                         help="comma-separated subset of ceiling,noop,peer,single,batch,open")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, data)")
@@ -233,7 +237,10 @@ def main() -> int:
 
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="http-bench-"))
-    service = ServiceProcess(root / "service", sync=not arguments.no_sync)
+    layout = {name: str(value) for name, value in (("ORDER_SERVICE_SHARDS", arguments.shards),
+                                                    ("ORDER_SERVICE_BOOK_ACTORS", arguments.book_actors))
+              if value is not None}
+    service = ServiceProcess(root / "service", sync=not arguments.no_sync, settings=layout)
     noop = sink = peer = baseline = None
     worktree = None
     noop_port, sink_port, peer_port = free_port(), free_port(), free_port()
@@ -254,7 +261,8 @@ def main() -> int:
                             arguments.baseline], check=True)
             revision = subprocess.run(["git", "-C", str(worktree), "log", "-1", "--format=%h %s"],
                                       capture_output=True, text=True, check=True).stdout.strip()
-            baseline = ServiceProcess(root / "baseline", sync=not arguments.no_sync, source=worktree)
+            baseline = ServiceProcess(root / "baseline", sync=not arguments.no_sync, source=worktree,
+                                      settings=layout)
             baseline.start()
             baseline_meter = CpuMeter(baseline)
             baseline_population = asyncio.run(create_population(baseline.base_url, baseline.admin_token,
@@ -270,7 +278,9 @@ def main() -> int:
         print("HTTP benchmark: order service vs no-op FastAPI baseline, one run", flush=True)
         print(f"  cpu: {info['cpu']}, {info['cores']} cores; python {info['python']}; kernel {info['kernel']}; "
               f"load average before the phases {Path('/proc/loadavg').read_text().split()[0:3]}")
-        print(f"  service: fsync {'off' if arguments.no_sync else 'on'}, ready in {ready_seconds:.1f}s, "
+        print(f"  service: fsync {'off' if arguments.no_sync else 'on'}, "
+              f"{arguments.shards or 'default'} shards and {arguments.book_actors or 'default'} book actors, "
+              f"ready in {ready_seconds:.1f}s, "
               f"setup of {arguments.users} users x (USD + {len(assets)} assets) in {setup_seconds:.1f}s; "
               f"data {service.data_dir}")
         print("  server settings (service and no-op): uvicorn, uvloop, httptools, 1 process, access log off")

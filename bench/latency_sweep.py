@@ -9,7 +9,7 @@ after the other, so they share the machine's conditions. It prints a table, writ
 draws `latency_vs_load.png` (p50, p90 and p99 against offered load, log scale) and
 `throughput_vs_load.png` (achieved against offered) into `--out`.
 
-    .venv/bin/python bench/latency_sweep.py [--rates 250,500,750,1000,1500,2000,2500,3000]
+    .venv/bin/python bench/latency_sweep.py [--rates 250,500,1000,1500,2000,2500,3000,3500]
                                             [--duration 6] [--warmup 2] [--out bench/plots]
 """
 
@@ -85,7 +85,7 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--rates", default="250,500,750,1000,1500,2000,2500,3000",
+    parser.add_argument("--rates", default="250,500,1000,1500,2000,2500,3000,3500",
                         help="offered loads in requests/s, comma-separated")
     parser.add_argument("--duration", type=float, default=6.0, help="measured seconds per point (default 6)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each point (default 2)")

@@ -81,6 +81,7 @@ class ServiceProcess:
     admin_token: str = field(default_factory=lambda: f"admin-{secrets.token_hex(16)}")
     process: subprocess.Popen | None = None
     source: Path | None = None  # another checkout of the project to run instead of this one (a baseline)
+    settings: dict[str, str] = field(default_factory=dict)  # more ORDER_SERVICE_* settings
 
     @property
     def data_dir(self) -> Path:
@@ -103,6 +104,7 @@ class ServiceProcess:
         env.update({"ORDER_SERVICE_HOST": "127.0.0.1", "ORDER_SERVICE_PORT": str(self.port),
                     "ORDER_SERVICE_DATA_DIR": str(self.data_dir), "ORDER_SERVICE_ADMIN_TOKEN": self.admin_token,
                     "ORDER_SERVICE_SYNC": "true" if self.sync else "false", "PYTHONUNBUFFERED": "1"})
+        env.update(self.settings)
         command = _service_command()
         if self.source is not None:
             # Its packages shadow this checkout's editable install, in the gateway and in Ray's workers.

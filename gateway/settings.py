@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.config import ServiceConfig
+from actors.config import ServiceConfig, recorded_layout
 
 
 def _flag(value: str) -> bool:
@@ -55,7 +55,8 @@ class Settings:
         )
 
     def service_config(self) -> ServiceConfig:
-        chosen = {}
+        # An existing data directory keeps the layout it was created with unless one is asked for.
+        chosen = recorded_layout(self.data_dir)
         if self.shard_count:
             chosen["shard_count"] = self.shard_count
         if self.book_actor_count:

@@ -73,6 +73,9 @@ class ServiceProcess:
             "ORDER_SERVICE_PORT": str(self.port),
             "ORDER_SERVICE_DATA_DIR": str(self.data_dir),
             "ORDER_SERVICE_SYNC": "true",
+            # Two of each whatever the cores, so that trades cross shards and books.
+            "ORDER_SERVICE_SHARDS": "2",
+            "ORDER_SERVICE_BOOK_ACTORS": "2",
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self.extra_environment)
