@@ -44,8 +44,8 @@ def count_stream(path: Path, stream: str) -> dict:
                 if record[0] == "SettlementApplied":
                     copies += len(record[3])
             elif stream.startswith("book-"):
-                if record[0] in ("orders", "cancels"):
-                    for _, events in record[-1]:
+                if record[0] in ("orders", "cancels"):  # ["orders", shard, fence, by_asset, ...], ["cancels", by_asset, ...]
+                    for _, events in record[3 if record[0] == "orders" else 1]:
                         kinds.update(event[0] for event in events)
                 else:
                     kinds[record[0]] += 1
