@@ -304,7 +304,7 @@ def main() -> int:
                 "market_share": arguments.market_share, "batch_size": arguments.batch_size,
                 "warmup": arguments.warmup, "duration": arguments.duration, "timeout": 30.0, "mode": "closed"}
         runs: dict[str, list[dict]] = {name: [] for name in ("ceiling", "noop", "peer", "single", "baseline",
-                                                             "batch", "open", "peer open")}
+                                                             "batch", "open", "peer open", "baseline open")}
 
         def phase(name: str, repeat: int, phase_meter: CpuMeter | None = None, **spec_changes) -> dict:
             spec = dict(base, seed=1000 * repeat + 10 * list(runs).index(name), **spec_changes)
@@ -351,7 +351,7 @@ def main() -> int:
                 s = phase("single", repeat, port=service.port, kind="single", connections=arguments.connections)
                 print(fmt_row(f"[{repeat + 1}] service, single", s, f"  http {s['http']}") + cpu_note(s, True),
                       flush=True)
-            if baseline is not None:
+            if baseline is not None and "single" in phases:
                 s = phase("baseline", repeat, baseline_meter, port=baseline.port, kind="single",
                           connections=arguments.connections, users=baseline_population.users)
                 print(fmt_row(f"[{repeat + 1}] baseline service, single", s, f"  http {s['http']}")
@@ -371,6 +371,13 @@ def main() -> int:
                 print(fmt_row(f"[{repeat + 1}] service, open loop {rate:.0f}/s", s,
                               f"  backlog {s['backlog']} late {s['late']} errors {s['errors']}")
                       + cpu_note(s, True), flush=True)
+                if baseline is not None:
+                    s = phase("baseline open", repeat, baseline_meter, port=baseline.port, kind="single",
+                              connections=arguments.open_connections, mode="open", rate=rate,
+                              users=baseline_population.users)
+                    print(fmt_row(f"[{repeat + 1}] baseline service, open loop {rate:.0f}/s", s,
+                                  f"  backlog {s['backlog']} late {s['late']} errors {s['errors']}")
+                          + cpu_note(s, True), flush=True)
                 if "peer" in phases:
                     s = phase("peer open", repeat, port=peer_port, kind="single",
                               connections=arguments.open_connections, mode="open", rate=rate, target="peer")
@@ -438,6 +445,11 @@ def main() -> int:
                   f"{median_of(s, 'requests_per_s'):.0f} req/s  p50 {median_of(s, 'p50_ms'):.2f} ms  "
                   f"p90 {median_of(s, 'p90_ms'):.2f} ms  p99 {p99:.2f} ms   "
                   f"(target p99 < 25 ms: {'MET' if p99 < 25 else 'MISSED'})")
+        if runs["baseline open"]:
+            s = runs["baseline open"]
+            print(f"  baseline ({arguments.baseline}), open loop at {rate:.0f} req/s: achieved "
+                  f"{median_of(s, 'requests_per_s'):.0f} req/s  p50 {median_of(s, 'p50_ms'):.2f} ms  "
+                  f"p90 {median_of(s, 'p90_ms'):.2f} ms  p99 {median_of(s, 'p99_ms'):.2f} ms")
         if runs["peer open"]:
             s = runs["peer open"]
             print(f"  matching-engine gateway, open loop at {rate:.0f} req/s: achieved "
