@@ -27,9 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_bench import (  # noqa: E402
-    _generator_main, free_port, run_generator, start_peer, stop_process, summarize,
-)
+from bench.http_bench import _generator_main, free_port, run_generator, summarize  # noqa: E402
+from bench.targets import start_peer, stop_process  # noqa: E402
 from bench.load_setup import ServiceProcess, conditions, create_population  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
