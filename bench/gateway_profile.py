@@ -15,7 +15,6 @@ This is a profiling harness, not a test: nothing here proves the service correct
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import pstats
 import statistics
@@ -98,9 +97,6 @@ async def drive(app, count: int) -> tuple[float, int]:
 async def main_async(arguments) -> None:
     apps = {"bare ASGI app": bare_app, "no-op FastAPI app (noop_app.py)": noop_app(), "gateway (create_app)": real_app()}
     for name, app in apps.items():
-        if hasattr(app, "router"):
-            async def lifespan_receive():
-                return {"type": "lifespan.startup"}
         _, status = await drive(app, 200)  # warm up, and check the answer
         if status not in (200, 201):
             raise SystemExit(f"{name} answered {status}")

@@ -84,6 +84,9 @@ def summarize(result: dict, orders_per_request: int = 1) -> dict:
 def run_generator(spec: dict, meter: CpuMeter | None = None, profiler: Profiler | None = None,
                   label: str = "", profile_kinds: tuple[str, ...] = ()) -> tuple[dict, dict | None]:
     """Run one generator process for one phase; return its tally and the CPU use inside its measured window."""
+    # The tally goes through a file: stdout carries the WINDOW line, and nothing else may mix into it.
+    with tempfile.NamedTemporaryFile(prefix="generator-", suffix=".json", delete=False) as handle:
+        spec = dict(spec, result_path=handle.name)
     process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--generator"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     usage = None
@@ -103,7 +106,7 @@ def run_generator(spec: dict, meter: CpuMeter | None = None, profiler: Profiler 
             usage = meter.usage(before, meter.sample())
             if recording:
                 profiler.finish(recording)
-        output = process.stdout.read()
+        process.stdout.read()  # to its end: the generator exits once its tally is written
         process.wait(timeout=spec["warmup"] + spec["duration"] + spec["timeout"] + 120)
     finally:
         if meter is not None:
@@ -113,7 +116,10 @@ def run_generator(spec: dict, meter: CpuMeter | None = None, profiler: Profiler 
             process.wait()
     if process.returncode != 0:
         raise RuntimeError(f"the generator failed:\n{process.stderr.read().decode(errors='replace')[-3000:]}")
-    return json.loads(output), usage
+    try:
+        return json.loads(Path(spec["result_path"]).read_text()), usage
+    finally:
+        os.unlink(spec["result_path"])
 
 
 NOT_SERVICE = {"generator", "no-op app", "raw sink", "peer gateway", "machine", "seconds"}

@@ -318,4 +318,5 @@ def _generator_main() -> None:
 
     spec = json.loads(sys.stdin.read())
     result = uvloop.run(_generate(spec))
-    sys.stdout.write(json.dumps(result))
+    with open(spec["result_path"], "w") as handle:
+        json.dump(result, handle)

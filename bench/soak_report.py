@@ -39,7 +39,7 @@ def print_report(result: dict) -> None:
     for line in errors["failure_kinds"][:10]:
         print(f"  {line}")
 
-    print(f"\nmemory (MiB; anon = RssAnon, the private memory a leak grows; growth = anon, warm-up -> end):")
+    print("\nmemory (MiB; anon = RssAnon, the private memory a leak grows; growth = anon, warm-up -> end):")
     print(f"  {'process':<26} {'pid':>7} {'start rss':>9} {'warm rss':>9} {'end rss':>9} {'start anon':>10} "
           f"{'warm anon':>9} {'end anon':>9} {'growth':>8}  bound")
     for row in result["memory"]["processes"]:
