@@ -31,6 +31,7 @@ import logging
 import os
 import time
 from collections import deque
+from contextlib import contextmanager
 from itertools import takewhile
 
 import ray
@@ -104,13 +105,8 @@ class AssetBookActor:
     async def submit(self, shard: int, orders: list[tuple], acknowledged: dict[str, int]) -> tuple[list, list]:
         """Match orders from one shard, in order, once journaled; return the ids refused by
         the fence and the shard's settlements not handed out yet (its orders' outcomes among them)."""
-        self._start_delivery()
-        self._acknowledge(shard, acknowledged)
-        self._carrying[shard] += 1
-        try:
+        with self._call_from(shard, acknowledged):
             return await self._submit(shard, orders, acknowledged)
-        finally:
-            self._done_carrying(shard)
 
     async def _submit(self, shard: int, orders: list[tuple], acknowledged: dict[str, int]) -> tuple[list, list]:
         fence = self.fences.get(shard, 0)
@@ -141,14 +137,9 @@ class AssetBookActor:
                      acknowledged: dict[str, int]) -> tuple[list[bool], list]:
         """Take one shard's orders (order_id, asset_id, timestamp) off their books; return
         False where not open, and the shard's settlements not handed out yet (the releases among them)."""
-        self._start_delivery()
-        self._acknowledge(shard, acknowledged)
-        self._carrying[shard] += 1
-        try:
+        with self._call_from(shard, acknowledged):
             outcomes = await self._cancel(shard, cancels, acknowledged)
             return outcomes, self._hand_out(shard)
-        finally:
-            self._done_carrying(shard)
 
     async def _cancel(self, shard: int, cancels: list[tuple[int, str, int]],
                       acknowledged: dict[str, int]) -> list[bool]:
@@ -352,10 +343,18 @@ class AssetBookActor:
                 handed.append(settlement.wire())
         return handed
 
-    def _done_carrying(self, shard: int) -> None:
-        self._carrying[shard] -= 1
-        if not self._carrying[shard] and self.outbox[shard]:
-            self._wake[shard].set()  # whatever the answer could not carry goes by delivery
+    @contextmanager
+    def _call_from(self, shard: int, acknowledged: dict[str, int]):
+        """A shard's call: take its acknowledgements, and keep delivery aside while it is under way."""
+        self._start_delivery()
+        self._acknowledge(shard, acknowledged)
+        self._carrying[shard] += 1
+        try:
+            yield
+        finally:
+            self._carrying[shard] -= 1
+            if not self._carrying[shard] and self.outbox[shard]:
+                self._wake[shard].set()  # whatever the answer could not carry goes by delivery
 
     def _acknowledge(self, shard: int, applied: dict[str, int]) -> None:
         """Drop settlements the shard has made durable."""

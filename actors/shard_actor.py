@@ -176,9 +176,8 @@ class AccountShardActor:
                                 self.index, cancels, dict(self._durable_applied)),
                             lambda book=book: self._books.pop(book, None))
             for book, cancels in by_book.items()))
-        for _outcomes, settlements in answers:
-            if settlements:
-                self._apply_now(settlements)
+        for answer in answers:
+            self._apply_handed_out(answer)
         # Whether our cancel or a fill closed it, the book's word arrives as a settlement.
         await asyncio.gather(*(self._wait(order.order_id, _closed) for _, order in targets))
         for position, order in targets:
@@ -285,9 +284,9 @@ class AccountShardActor:
             if sequence > self._durable_applied.get(asset_id, 0):
                 self._durable_applied[asset_id] = sequence
 
-    def _on_submitted(self, answer: tuple) -> None:
-        """Apply the settlements a book handed back with its answer to our orders."""
-        _fenced, settlements = answer
+    def _apply_handed_out(self, answer: tuple) -> None:
+        """Apply the settlements a book handed back with its answer to our `submit` or `cancel`."""
+        _outcomes, settlements = answer
         if settlements:
             self._apply_now(settlements)
 
@@ -356,5 +355,5 @@ class AccountShardActor:
                 lambda orders, book=book: self._book(book).submit.remote(
                     self.index, orders, dict(self._durable_applied)),
                 lambda book=book: self._books.pop(book, None),
-                on_result=self._on_submitted)
+                on_result=self._apply_handed_out)
         return sender

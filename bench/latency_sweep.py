@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_bench import _generator_main, free_port, run_generator, summarize  # noqa: E402
+from bench.http_bench import free_port, run_generator, summarize  # noqa: E402
 from bench.targets import start_peer, stop_process  # noqa: E402
 from bench.load_setup import ServiceProcess, conditions, create_population  # noqa: E402
 
@@ -64,9 +64,6 @@ def plot(rows: list[dict], out: Path, title: str) -> list[Path]:
 
 
 def main() -> int:
-    if "--generator" in sys.argv:
-        _generator_main()
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--rates", default="250,500,1000,1500,2000,2500,3000,3500",
