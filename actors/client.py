@@ -3,7 +3,8 @@
 It routes by configuration (username → shard, asset → book actor), batches
 concurrent order and cancel requests per shard into one Ray call, and always
 awaits object refs, never blocking an event loop on `ray.get`. Values cross
-it as plain integers and tuples; decimal strings belong to the gateway.
+it as the named messages of actors/messages.py, in integers; decimal strings
+belong to the gateway.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ import asyncio
 from typing import Any
 
 
-from actors.batching import Batcher
+from actors.coalescing import CoalescingQueue
 from actors.config import ServiceConfig, book_actor_for, check_layout, shard_for
+from actors.messages import (
+    AdjustBalance, BalanceOutcome, Batch, BookDepth, CancelOrder, MarketSummary, OrderOutcome, OrderView,
+    Page, PlaceOrder, RestingOrder, Transaction, TradeExecuted, Balance,
+)
 from actors.remote import create_actors
-from actors.senders import call_with_retry
+from actors.retry import call_with_retry
+from engine import AssetSpec
+from engine.queries import OpenOrder
 
 
 class ServiceClient:
@@ -25,8 +32,10 @@ class ServiceClient:
         check_layout(config)
         self.config = config
         self.registry, self.shards, self.books = create_actors(config)
-        self._order_batchers = [Batcher(lambda items, s=s: s.place_orders.remote(items)) for s in self.shards]
-        self._cancel_batchers = [Batcher(lambda items, s=s: s.cancel_orders.remote(items)) for s in self.shards]
+        self._order_queues = [CoalescingQueue(lambda items, s=s: s.place_orders.remote(Batch(items)))
+                              for s in self.shards]
+        self._cancel_queues = [CoalescingQueue(lambda items, s=s: s.cancel_orders.remote(Batch(items)))
+                               for s in self.shards]
 
     async def wait_ready(self) -> None:
         """Wait until every actor has recovered (books, then shards, then the registry)."""
@@ -51,55 +60,55 @@ class ServiceClient:
     async def user_exists(self, username: str) -> bool:
         return await _idempotent(self.registry.user_exists, username)
 
-    async def create_asset(self, record: list) -> str | None:
-        return await self.registry.create_asset.remote(record)
+    async def create_asset(self, spec: AssetSpec) -> str | None:
+        return await self.registry.create_asset.remote(spec)
 
-    async def assets(self) -> list[list]:
+    async def assets(self) -> list[AssetSpec]:
         return await _idempotent(self.registry.assets_list)
 
     # ---- accounts ------------------------------------------------------
 
-    async def adjust_balance(self, kind: str, username: str, asset_id: str, amount: int) -> tuple:
-        (result,) = await self.shard(username).adjust_balances.remote([(kind, username, asset_id, amount)])
+    async def adjust_balance(self, request: AdjustBalance) -> BalanceOutcome:
+        (result,) = await self.shard(request.username).adjust_balances.remote([request])
         return result
 
-    async def place_order(self, request: tuple) -> tuple:
+    async def place_order(self, request: PlaceOrder) -> OrderOutcome:
         """Place one order (see AccountShardActor.place_orders), batched with concurrent ones."""
-        return await self._order_batchers[shard_for(request[0], self.config.shard_count)].submit(request)
+        return await self._order_queues[shard_for(request.username, self.config.shard_count)].submit(request)
 
-    async def place_orders(self, username: str, requests: list[tuple]) -> list[tuple]:
+    async def place_orders(self, username: str, requests: list[PlaceOrder]) -> list[OrderOutcome]:
         """Place a user's orders in one call, in order."""
-        return await self.shard(username).place_orders.remote(requests)
+        return await self.shard(username).place_orders.remote(Batch(requests))
 
-    async def cancel_order(self, username: str, order_id: int) -> tuple:
-        return await self._cancel_batchers[shard_for(username, self.config.shard_count)].submit(
-            (username, order_id))
+    async def cancel_order(self, request: CancelOrder) -> OrderOutcome:
+        return await self._cancel_queues[shard_for(request.username, self.config.shard_count)].submit(request)
 
-    async def get_order(self, username: str, order_id: int) -> list | None:
+    async def get_order(self, username: str, order_id: int) -> OrderView | None:
         return await _idempotent(self.shard(username).get_order, username, order_id)
 
-    async def list_orders(self, username: str, filters: dict, limit: int, offset: int) -> tuple:
+    async def list_orders(self, username: str, filters: dict, limit: int, offset: int) -> Page[OrderView]:
         return await _idempotent(self.shard(username).list_orders, username, filters, limit, offset)
 
-    async def balances(self, username: str) -> dict:
+    async def balances(self, username: str) -> dict[str, Balance]:
         return await _idempotent(self.shard(username).balances, username)
 
-    async def transactions(self, username: str, asset_id: str, filters: dict, limit: int, offset: int) -> tuple:
+    async def transactions(self, username: str, asset_id: str, filters: dict, limit: int,
+                           offset: int) -> Page[Transaction]:
         return await _idempotent(self.shard(username).transactions, username, asset_id, filters, limit, offset)
 
     # ---- market data ---------------------------------------------------
 
-    async def summaries(self) -> dict[str, tuple]:
-        """Return {asset_id: (last_price, best_bid, best_ask)} for every asset."""
-        merged: dict[str, tuple] = {}
+    async def summaries(self) -> dict[str, MarketSummary]:
+        """Return every asset's last price and best bid and ask."""
+        merged: dict[str, MarketSummary] = {}
         for part in await asyncio.gather(*(_idempotent(book.summaries) for book in self.books)):
             merged.update(part)
         return merged
 
-    async def depth(self, asset_id: str, levels: int) -> tuple | None:
+    async def depth(self, asset_id: str, levels: int) -> BookDepth | None:
         return await _idempotent(self.book(asset_id).depth, asset_id, levels)
 
-    async def trades(self, asset_id: str, limit: int) -> list | None:
+    async def trades(self, asset_id: str, limit: int) -> list[TradeExecuted] | None:
         return await _idempotent(self.book(asset_id).trades, asset_id, limit)
 
     # ---- operations ----------------------------------------------------
@@ -125,7 +134,7 @@ class ServiceClient:
         return combine_audits(shard_reports, book_orders)
 
 
-def combine_audits(shard_reports: list[dict], book_orders: dict[str, list]) -> dict:
+def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[RestingOrder]]) -> dict:
     """Join the shards' audits with the books' open orders into one verdict."""
     problems = [problem for report in shard_reports for problem in report["problems"]]
     totals: dict[str, int] = {}
@@ -139,15 +148,16 @@ def combine_audits(shard_reports: list[dict], book_orders: dict[str, list]) -> d
         if totals.get(asset_id, 0) != net.get(asset_id, 0):
             problems.append(f"{asset_id}: balances add up to {totals.get(asset_id, 0)}, "
                             f"deposits minus withdrawals to {net.get(asset_id, 0)}")
-    shard_open = {order[0]: order for report in shard_reports for order in report["open_orders"]}
-    book_open = {order[0]: (asset_id, order) for asset_id, orders in book_orders.items() for order in orders}
+    shard_open: dict[int, OpenOrder] = {order.order_id: order for report in shard_reports
+                                        for order in report["open_orders"]}
+    book_open = {order.order_id: order for orders in book_orders.values() for order in orders}
     for order_id, order in shard_open.items():
         resting = book_open.get(order_id)
         if resting is None:
             problems.append(f"open order {order_id} is not on its book")
-        elif resting[1][4] != order[4] or resting[1][3] != order[3]:
-            problems.append(f"order {order_id} rests with {resting[1][4]} at {resting[1][3]}, "
-                            f"its owner sees {order[4]} at {order[3]}")
+        elif resting.remaining != order.remaining_quantity or resting.price != order.price:
+            problems.append(f"order {order_id} rests with {resting.remaining} at {resting.price}, "
+                            f"its owner sees {order.remaining_quantity} at {order.price}")
     for order_id in book_open.keys() - shard_open.keys():
         problems.append(f"book holds order {order_id} that no shard has open")
     return {"problems": problems, "totals": totals, "net_deposits": net,

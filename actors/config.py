@@ -30,7 +30,8 @@ def _default_actor_count() -> int:
 
 
 def recorded_layout(data_dir: Path) -> dict[str, int]:
-    """The shard and book counts a data directory was created with ({} for a new one)."""
+    """The shard and book counts a data directory was created with ({} for a new one): the one
+    reader of `layout.json`."""
     try:
         return json.loads((Path(data_dir) / "layout.json").read_text())
     except FileNotFoundError:
@@ -82,11 +83,6 @@ def book_actor_for(asset_id: str, book_actor_count: int) -> int:
     return stable_hash(asset_id) % book_actor_count
 
 
-def shard_of_order(order_id: int) -> int:
-    """Return the shard that allocated this order id."""
-    return order_id & (MAX_SHARDS - 1)
-
-
 def make_order_id(local_sequence: int, shard_index: int) -> int:
     return (local_sequence << ORDER_ID_SHARD_BITS) | shard_index
 
@@ -96,8 +92,8 @@ def check_layout(config: ServiceConfig) -> None:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     path = config.data_dir / "layout.json"
     layout = {"shard_count": config.shard_count, "book_actor_count": config.book_actor_count}
-    if path.exists():
-        recorded = json.loads(path.read_text())
+    recorded = recorded_layout(config.data_dir)
+    if recorded:
         if recorded != layout:
             raise ValueError(
                 f"{config.data_dir} was created with {recorded}; this configuration asks for {layout}"

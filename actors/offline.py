@@ -12,16 +12,16 @@ then checks the invariants of DESIGN.md and summarises each stream.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actors.book_actor import AssetBookActor
+from actors.book_actor import AssetBookActor, resting_orders
 from actors.client import combine_audits
-from actors.config import ServiceConfig
+from actors.config import ServiceConfig, recorded_layout
+from actors.records import BOOK_RECORDS, REGISTRY_RECORDS, SHARD_RECORDS, UserCreated, event_times
 from actors.registry_actor import RegistryActor
 from actors.shard_actor import AccountShardActor
-from engine import AssetSpec, RejectReason, decode_event, state_digest
+from engine import RejectReason, decode_event, state_digest
 from engine.numbers import USD, format_money
 from engine.queries import audit
 from journal import LmdbJournal
@@ -45,9 +45,10 @@ class OfflineService:
 
 def layout_config(data_dir: Path) -> ServiceConfig:
     """The configuration a data directory was created with."""
-    layout = json.loads((Path(data_dir) / "layout.json").read_text())
-    return ServiceConfig(data_dir=Path(data_dir), shard_count=layout["shard_count"],
-                         book_actor_count=layout["book_actor_count"])
+    layout = recorded_layout(Path(data_dir))
+    if not layout:
+        raise ValueError(f"{data_dir} holds no service data (no layout.json)")
+    return ServiceConfig(data_dir=Path(data_dir), **layout)
 
 
 def rebuild(data_dir: Path) -> OfflineService:
@@ -59,7 +60,7 @@ def rebuild(data_dir: Path) -> OfflineService:
     for shard in shards:
         accounts = shard.accounts
         for book in books:
-            for settlement in book.outbox[shard.index]:
+            for settlement in book.outbox.pending[shard.index]:
                 outcome = accounts.settle(settlement.asset_id, settlement.sequence,
                                           tuple(decode_event(event) for event in settlement.events))
                 if not isinstance(outcome, RejectReason):
@@ -74,9 +75,8 @@ def verify(data_dir: Path) -> dict:
     """Rebuild the service offline and check its invariants; return the report."""
     service = rebuild(data_dir)
     try:
-        specs = {record[0]: AssetSpec.from_record(record) for record in service.registry.assets.values()}
-        book_orders = {asset_id: [(o.order_id, o.owner, o.side, o.price, o.remaining)
-                                  for side in ("buy", "sell") for o in book.orders_in_priority(side)]
+        specs = service.registry.assets
+        book_orders = {asset_id: resting_orders(book)
                        for actor in service.books for asset_id, book in actor.books.items()}
         report = combine_audits([audit(shard.accounts) for shard in service.shards], book_orders)
 
@@ -89,9 +89,9 @@ def verify(data_dir: Path) -> dict:
             + [(f"shard-{s.index}", s, s.accounts.to_state()) for s in service.shards]
             + [(f"book-{b.index}", b, b._snapshot_state()) for b in service.books]
         ):
-            snapshot = actor.store.journal.load_snapshot()
+            snapshot_sequence, _ = actor.store.journal.load_snapshot() or (None, None)
             streams.append({"stream": name, "events": actor.store.journal.last_sequence(),
-                            "snapshot_sequence": snapshot[0] if snapshot else None,
+                            "snapshot_sequence": snapshot_sequence,
                             "state_digest": state_digest(state)})
         report.update(
             streams=streams,
@@ -113,33 +113,22 @@ def streams(config: ServiceConfig) -> list[str]:
             + [f"book-{index}" for index in range(config.book_actor_count)])
 
 
-def record_time(record: list) -> int | None:
+def record_time(stream: str, raw: list) -> int | None:
     """The latest timestamp (µs since the epoch) among a journal record's events, None if it has none.
 
     Shards journal one event per record (a settlement holds its book's events); books journal
-    one record per call (`orders`, `cancels` carry events; `fence`, `asset` carry none); the
+    one record per call (matches and cancels carry events; fences and new assets none); the
     registry stamps users, not assets."""
-    kind = record[0]
-    if kind == "user":
-        return record[3]
-    if kind == "orders":
-        groups = record[3]
-    elif kind == "cancels":
-        groups = record[1]
-    elif kind in ("fence", "asset"):
-        return None
+    if stream == "registry":
+        record = REGISTRY_RECORDS.decode(raw)
+        return record.created_at if type(record) is UserCreated else None
+    if stream.startswith("shard-"):
+        stamps = event_times(SHARD_RECORDS.decode(raw))
     else:
-        groups = [(None, [record])]
-    latest = None
-    for _, events in groups:
-        for encoded in events:
-            event = decode_event(encoded)
-            inner = event.events if hasattr(event, "events") else (event,)
-            for each in inner:
-                stamp = getattr(each, "timestamp", None)
-                if stamp is not None and (latest is None or stamp > latest):
-                    latest = stamp
-    return latest
+        record = BOOK_RECORDS.decode(raw)
+        events = getattr(record, "events", ())
+        stamps = [stamp for _, encoded in events for event in encoded for stamp in event_times(decode_event(event))]
+    return max(stamps, default=None)
 
 
 def sequence_at(data_dir: Path, stream: str, moment: int) -> int:
@@ -151,7 +140,7 @@ def sequence_at(data_dir: Path, stream: str, moment: int) -> int:
     try:
         last = 0
         for sequence, record in journal.read():
-            stamp = record_time(record)
+            stamp = record_time(stream, record)
             if stamp is not None and stamp > moment:
                 break
             last = sequence

@@ -17,8 +17,9 @@ import ray
 
 from actors.config import ServiceConfig, book_actor_for
 from actors.journaled import JournaledState
-from actors.senders import call_with_retry
-from engine import AssetSpec, Rejected, RejectReason
+from actors.records import REGISTRY_RECORDS, AssetDefined, UserCreated
+from actors.retry import call_with_retry
+from engine import AssetSpec, RejectReason
 from engine.numbers import USD
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,13 @@ class RegistryActor:
         self.config = config
         self.users: dict[str, tuple[str, int]] = {}  # username -> (key hash, created_at)
         self.key_hashes: dict[str, str] = {}  # key hash -> username
-        self.assets: dict[str, list] = {}  # asset_id -> spec record
+        self.assets: dict[str, AssetSpec] = {}
         self._handles: dict[str, ray.actor.ActorHandle] = {}
         self._ready: asyncio.Task | None = None
         self.store = JournaledState(config.journal_path("registry"), sync=config.sync,
                                     snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
-        self.store.replay(self._load_state, self._apply, until=replay_until)
+        self.store.replay(self._load_state, lambda raw: self._apply(REGISTRY_RECORDS.decode(raw)),
+                          until=replay_until)
 
     async def ready(self) -> bool:
         """Announce every asset to its book and the shards; answer once done."""
@@ -49,9 +51,7 @@ class RegistryActor:
         """Register a user; return a RejectReason value if the name is taken."""
         if username in self.users:
             return RejectReason.USER_EXISTS.value
-        record = ["user", username, key_hash, created_at]
-        self._apply(record)
-        await self.store.append([record], snapshot=self._snapshot_state)
+        await self._record(UserCreated(username, key_hash, created_at))
         return None
 
     async def authenticate(self, key_hash: str) -> str | None:
@@ -61,18 +61,12 @@ class RegistryActor:
     async def user_exists(self, username: str) -> bool:
         return username in self.users
 
-    async def create_asset(self, record: list) -> str | None:
+    async def create_asset(self, spec: AssetSpec) -> str | None:
         """Define an asset and open its book; return a RejectReason value if refused."""
-        try:
-            spec = AssetSpec.from_record(record)
-        except Rejected as rejected:
-            return rejected.reason.value
         if spec.asset_id in self.assets or spec.asset_id == USD:
             return RejectReason.ASSET_EXISTS.value
-        record = ["asset", spec.to_record()]
-        self._apply(record)
-        await self.store.append([record], snapshot=self._snapshot_state)
-        await self._announce(record[1])
+        await self._record(AssetDefined(spec.to_record()))
+        await self._announce(spec)
         return None
 
     async def flush(self) -> int:
@@ -82,20 +76,20 @@ class RegistryActor:
     async def pid(self) -> int:
         return os.getpid()
 
-    async def assets_list(self) -> list[list]:
+    async def assets_list(self) -> list[AssetSpec]:
         return list(self.assets.values())
 
     # ---- internals -----------------------------------------------------
 
     async def _announce_all(self) -> None:
-        for record in list(self.assets.values()):
-            await self._announce(record)
+        for spec in list(self.assets.values()):
+            await self._announce(spec)
 
-    async def _announce(self, record: list) -> None:
+    async def _announce(self, spec: AssetSpec) -> None:
         # The book first: a shard that knows an asset may send it orders at once.
-        book = f"book-{book_actor_for(record[0], self.config.book_actor_count)}"
-        await self._call(book, "list_asset", record)
-        await asyncio.gather(*(self._call(f"shard-{shard}", "list_asset", record)
+        book = f"book-{book_actor_for(spec.asset_id, self.config.book_actor_count)}"
+        await self._call(book, "list_asset", spec)
+        await asyncio.gather(*(self._call(f"shard-{shard}", "list_asset", spec)
                                for shard in range(self.config.shard_count)))
 
     async def _call(self, stream: str, method: str, *args):
@@ -110,20 +104,24 @@ class RegistryActor:
                                                            namespace=self.config.namespace)
         return handle
 
-    def _apply(self, record: list) -> None:
-        if record[0] == "user":
-            _, username, key_hash, created_at = record
-            self.users[username] = (key_hash, created_at)
-            self.key_hashes[key_hash] = username
-        elif record[0] == "asset":
-            self.assets[record[1][0]] = record[1]
+    async def _record(self, record: UserCreated | AssetDefined) -> None:
+        self._apply(record)
+        await self.store.append([REGISTRY_RECORDS.encode(record)], snapshot=self._snapshot_state)
+
+    def _apply(self, record: UserCreated | AssetDefined) -> None:
+        if type(record) is UserCreated:
+            self.users[record.username] = (record.key_hash, record.created_at)
+            self.key_hashes[record.key_hash] = record.username
+        else:
+            spec = AssetSpec.from_record(record.asset)
+            self.assets[spec.asset_id] = spec
 
     def _snapshot_state(self) -> dict:
         return {"users": [[name, key_hash, created] for name, (key_hash, created) in self.users.items()],
-                "assets": list(self.assets.values())}
+                "assets": [spec.to_record() for spec in self.assets.values()]}
 
     def _load_state(self, state: dict) -> None:
         for username, key_hash, created_at in state["users"]:
-            self._apply(["user", username, key_hash, created_at])
+            self._apply(UserCreated(username, key_hash, created_at))
         for record in state["assets"]:
-            self._apply(["asset", record])
+            self._apply(AssetDefined(record))

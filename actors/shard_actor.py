@@ -22,13 +22,19 @@ from collections.abc import Callable
 
 import ray
 
+from actors.coalescing import CoalescingQueue
 from actors.config import ORDER_ID_SHARD_BITS, ServiceConfig, book_actor_for, make_order_id
 from actors.faults import crash_point
 from actors.journaled import JournaledState
-from actors.senders import OrderedSender, call_with_retry
+from actors.messages import (
+    AdjustBalance, Balance, BalanceOutcome, Batch, BookCancel, BookOrder, CancelAnswer, CancelOrder,
+    OrderOutcome, OrderView, Page, PlaceOrder, SettlementBatch, SubmitAnswer, Transaction,
+)
+from actors.records import SHARD_RECORDS
+from actors.retry import call_with_retry
 from engine import (
-    Accounts, AssetSpec, OrderRecord, OrderType, RejectReason, TimeInForce, TradeExecuted,
-    decode_event, encode_event,
+    Accounts, AssetSpec, CloseReason, OrderRecord, OrderType, RejectReason, TimeInForce, TradeExecuted,
+    decode_event,
 )
 from engine.queries import audit, page, user_orders, user_transactions
 
@@ -55,15 +61,15 @@ class AccountShardActor:
         self.index = index
         self.accounts = Accounts()
         self._waiters: dict[int, list[tuple[Callable[[OrderRecord], bool], asyncio.Future]]] = {}
-        self._senders: dict[int, OrderedSender] = {}
+        self._senders: dict[int, CoalescingQueue] = {}
         self._books: dict[int, ray.actor.ActorHandle] = {}
         self._ready: asyncio.Task | None = None
-        self._early: dict[str, dict[int, list]] = {}
-        self._background: set[asyncio.Task] = set()  # settlements that came before their turn
+        self._early: dict[str, dict[int, list]] = {}  # settlements that came before their turn
+        self._background: set[asyncio.Task] = set()
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
                                     snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
         started = time.perf_counter()
-        count = self.store.replay(self._load_state, lambda record: self.accounts.apply(decode_event(record)),
+        count = self.store.replay(self._load_state, lambda raw: self.accounts.apply(SHARD_RECORDS.decode(raw)),
                                   until=replay_until)
         # What the journal holds: the books may forget settlements up to here.
         self._durable_applied: dict[str, int] = dict(self.accounts.settlement_sequences)
@@ -77,66 +83,66 @@ class AccountShardActor:
         await self._ensure_ready()
         return True
 
-    async def list_asset(self, record: list) -> bool:
+    async def list_asset(self, spec: AssetSpec) -> bool:
         await self._ensure_ready()
-        events = self.accounts.list_asset(AssetSpec.from_record(record))
+        events = self.accounts.list_asset(spec)
         if isinstance(events, RejectReason):
             return False
         await self._journal(events)
         return True
 
-    async def adjust_balances(self, requests: list[tuple[str, str, str, int]]) -> list:
-        """Apply (kind, username, asset_id, amount) deposits and withdrawals; answer balances."""
+    async def adjust_balances(self, requests: list[AdjustBalance]) -> list[BalanceOutcome]:
+        """Apply deposits and withdrawals; answer the balances after them."""
         await self._ensure_ready()
         timestamp = now_micros()
         results, events = [], []
-        for kind, username, asset_id, amount in requests:
-            command = self.accounts.deposit if kind == "deposit" else self.accounts.withdraw
-            outcome = command(username, asset_id, amount, timestamp)
+        for request in requests:
+            command = self.accounts.deposit if request.kind == "deposit" else self.accounts.withdraw
+            outcome = command(request.username, request.asset_id, request.amount, timestamp)
             if isinstance(outcome, RejectReason):
-                results.append(("rejected", outcome.value))
+                results.append(BalanceOutcome(outcome.value, None))
                 continue
             events.extend(outcome)
-            results.append(("ok", self.accounts.balance(username, asset_id)))
+            results.append(BalanceOutcome(None, self.accounts.balance(request.username, request.asset_id)))
         if events:
             await self._journal(events)
         return results
 
-    async def place_orders(self, requests: list[tuple]) -> list[tuple]:
-        """Hold funds for and place each (username, asset_id, order_type, time_in_force, post_only,
-        quantity, price, client_order_id, description); answer after matching."""
+    async def place_orders(self, requests: Batch[PlaceOrder]) -> Batch[OrderOutcome]:
+        """Hold funds for and place each order; answer after matching."""
         await self._ensure_ready()
         timestamp = now_micros()
-        results: list = [None] * len(requests)
+        results: Batch = Batch([None] * len(requests))
         events: list = []
         accepted: list[tuple[int, int]] = []
-        outgoing: dict[int, list[tuple]] = {}
+        outgoing: dict[int, list[BookOrder]] = {}
+        orders = self.accounts.orders
         for position, request in enumerate(requests):
-            (username, asset_id, order_type, time_in_force, post_only, quantity, price,
-             client_order_id, description) = request
             try:
-                kind, tif = OrderType(order_type), TimeInForce(time_in_force)
+                kind, tif = OrderType(request.order_type), TimeInForce(request.time_in_force)
             except ValueError:
-                results[position] = ("rejected", RejectReason.INVALID_ORDER.value)
+                results[position] = OrderOutcome.rejected(RejectReason.INVALID_ORDER.value)
                 continue
             order_id = make_order_id(self.next_sequence, self.index)
-            outcome = self.accounts.place_order(order_id, username, asset_id, kind, tif, bool(post_only),
-                                                quantity, price, client_order_id, description, timestamp)
+            outcome = self.accounts.place_order(
+                order_id, request.username, request.asset_id, kind, tif, bool(request.post_only),
+                request.quantity, request.price, request.client_order_id, request.description, timestamp)
             if isinstance(outcome, RejectReason):
                 if outcome is RejectReason.DUPLICATE_CLIENT_ORDER_ID:
-                    earlier = self.accounts.order_by_client_id(username, client_order_id)
-                    results[position] = ("duplicate", earlier.to_record())
+                    earlier = self.accounts.order_by_client_id(request.username, request.client_order_id)
+                    results[position] = OrderOutcome.duplicate(earlier.view())
                 else:
-                    results[position] = ("rejected", outcome.value)
+                    results[position] = OrderOutcome.rejected(outcome.value)
                 continue
             self.next_sequence += 1
             events.extend(outcome)
             accepted.append((position, order_id))
-            budget = outcome[1].amount if kind is OrderType.MARKET_BUY else None
-            book = book_actor_for(asset_id, self.config.book_actor_count)
-            outgoing.setdefault(book, []).append(
-                (order_id, username, asset_id, kind.side.value, quantity, price, tif.value,
-                 bool(post_only), budget, timestamp))
+            # A market buy's budget is all it holds: the user's available USD.
+            budget = orders[order_id].reserved if kind is OrderType.MARKET_BUY else None
+            book = book_actor_for(request.asset_id, self.config.book_actor_count)
+            outgoing.setdefault(book, []).append(BookOrder(
+                order_id, request.username, request.asset_id, kind.side.value, request.quantity, request.price,
+                tif.value, bool(request.post_only), budget, timestamp))
         if not accepted:
             return results
         decided = [self._wait(order_id, _decided) for _, order_id in accepted]
@@ -144,33 +150,33 @@ class AccountShardActor:
         # leave a trade whose buyer or seller holds nothing.
         await self._journal(events)
         crash_point(self.config, "shard.after_hold")
-        for book, orders in outgoing.items():
-            self._sender(book).send(orders)
+        for book, book_orders in outgoing.items():
+            self._sender(book).send(book_orders)
         await asyncio.gather(*decided)
         for position, order_id in accepted:
-            results[position] = ("ok", self.accounts.orders[order_id].to_record())
+            results[position] = OrderOutcome.placed(orders[order_id].view())
         return results
 
-    async def cancel_orders(self, requests: list[tuple[str, int]]) -> list[tuple]:
-        """Cancel each (username, order_id): the book first, then the release comes back here."""
+    async def cancel_orders(self, requests: Batch[CancelOrder]) -> Batch[OrderOutcome]:
+        """Cancel each order: the book first, then the release comes back here."""
         await self._ensure_ready()
         timestamp = now_micros()
-        results: list = [None] * len(requests)
+        results: Batch = Batch([None] * len(requests))
         targets: list[tuple[int, OrderRecord]] = []
-        for position, (username, order_id) in enumerate(requests):
-            order = self.accounts.user_order(username, order_id)
+        for position, request in enumerate(requests):
+            order = self.accounts.user_order(request.username, request.order_id)
             if order is None:
-                results[position] = ("rejected", RejectReason.ORDER_NOT_FOUND.value, None)
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_FOUND.value)
             elif not order.is_open:
-                results[position] = ("rejected", RejectReason.ORDER_NOT_OPEN.value, order.to_record())
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view())
             else:
                 targets.append((position, order))
         # An order still waiting for its book's verdict is cancelled once it has one.
         await asyncio.gather(*(self._wait(order.order_id, _decided) for _, order in targets))
-        by_book: dict[int, list] = {}
+        by_book: dict[int, Batch] = {}
         for position, order in targets:
             book = book_actor_for(order.asset_id, self.config.book_actor_count)
-            by_book.setdefault(book, []).append((order.order_id, order.asset_id, timestamp))
+            by_book.setdefault(book, Batch()).append(BookCancel(order.order_id, order.asset_id, timestamp))
         answers = await asyncio.gather(*(
             call_with_retry(lambda book=book, cancels=cancels: self._book(book).cancel.remote(
                                 self.index, cancels, dict(self._durable_applied)),
@@ -181,38 +187,38 @@ class AccountShardActor:
         # Whether our cancel or a fill closed it, the book's word arrives as a settlement.
         await asyncio.gather(*(self._wait(order.order_id, _closed) for _, order in targets))
         for position, order in targets:
-            if order.reason is not None and order.reason.value == "user_cancelled":
-                results[position] = ("ok", None, order.to_record())
+            if order.reason is CloseReason.USER_CANCELLED:
+                results[position] = OrderOutcome.placed(order.view())
             else:
-                results[position] = ("rejected", RejectReason.ORDER_NOT_OPEN.value, order.to_record())
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view())
         return results
 
-    async def apply_settlements(self, book_index: int, batches: list[tuple]) -> dict[str, int]:
+    async def apply_settlements(self, book_index: int, batches: Batch[SettlementBatch]) -> dict[str, int]:
         """Apply numbered settlements in order; answer the applied sequence per asset once durable."""
         await self._ensure_ready()
         return await self._apply_settlements(batches)
 
     # ---- queries -------------------------------------------------------
 
-    async def get_order(self, username: str, order_id: int) -> list | None:
+    async def get_order(self, username: str, order_id: int) -> OrderView | None:
         await self._ensure_ready()
         order = self.accounts.user_order(username, order_id)
-        return None if order is None else order.to_record()
+        return None if order is None else order.view()
 
-    async def list_orders(self, username: str, filters: dict, limit: int, offset: int) -> tuple:
+    async def list_orders(self, username: str, filters: dict, limit: int, offset: int) -> Page[OrderView]:
         await self._ensure_ready()
-        selected, total, has_more = page(user_orders(self.accounts, username, **filters), limit, offset)
-        return [order.to_record() for order in selected], total, has_more
+        selected = page(user_orders(self.accounts, username, **filters), limit, offset)
+        return selected._replace(items=Batch(order.view() for order in selected.items))
 
-    async def balances(self, username: str) -> dict[str, tuple[int, int, int]]:
+    async def balances(self, username: str) -> dict[str, Balance]:
         await self._ensure_ready()
-        return {asset_id: tuple(entry) for asset_id, entry in self.accounts.balances.get(username, {}).items()}
+        return self.accounts.user_balances(username)
 
-    async def transactions(self, username: str, asset_id: str, filters: dict, limit: int, offset: int) -> tuple:
+    async def transactions(self, username: str, asset_id: str, filters: dict, limit: int,
+                           offset: int) -> Page[Transaction]:
         await self._ensure_ready()
-        items = user_transactions(self.accounts, username, asset_id, **filters)
-        selected, total, has_more = page(items, limit, offset)
-        return [tuple(item) for item in selected], total, has_more
+        selected = page(user_transactions(self.accounts, username, asset_id, **filters), limit, offset)
+        return selected._replace(items=Batch(selected.items))
 
     async def flush(self) -> int:
         """Wait until every change made so far is durable."""
@@ -231,26 +237,27 @@ class AccountShardActor:
     # ---- internals -----------------------------------------------------
 
     async def _journal(self, events: list) -> None:
-        await self.store.append([encode_event(event) for event in events], snapshot=self.accounts.to_state)
+        await self.store.append([SHARD_RECORDS.encode(event) for event in events], snapshot=self.accounts.to_state)
 
-    async def _apply_settlements(self, batches: list[tuple]) -> dict[str, int]:
+    async def _apply_settlements(self, batches: Batch[SettlementBatch]) -> dict[str, int]:
         """Apply settlements; answer what is durable once these are."""
         durable = self._apply_now(batches)
         if durable is not None:
             await durable
         return dict(self._durable_applied)
 
-    def _apply_now(self, batches: list[tuple]) -> asyncio.Task | None:
+    def _apply_now(self, batches: Batch[SettlementBatch]) -> asyncio.Task | None:
         """Apply settlements in order per asset and journal them; return the task that
         records them as durable, or None if nothing new was applied."""
         records = []
         touched: set[int] = set()
         sequences = self.accounts.settlement_sequences
-        for asset_id, sequence, encoded in batches:
-            if sequence > sequences.get(asset_id, 0) + 1:
-                self._early.setdefault(asset_id, {})[sequence] = encoded
+        for batch in batches:
+            asset_id = batch.asset_id
+            if batch.sequence > sequences.get(asset_id, 0) + 1:
+                self._early.setdefault(asset_id, {})[batch.sequence] = batch.events
                 continue
-            self._settle(asset_id, sequence, encoded, records, touched)
+            self._settle(asset_id, batch.sequence, batch.events, records, touched)
             early = self._early.get(asset_id)
             while early:
                 following = early.pop(sequences[asset_id] + 1, None)
@@ -270,7 +277,7 @@ class AccountShardActor:
         book_events = tuple(decode_event(event) for event in encoded)
         if isinstance(self.accounts.settle(asset_id, sequence, book_events), RejectReason):
             return  # applied before: a resend
-        records.append(["SettlementApplied", asset_id, sequence, encoded])
+        records.append(SHARD_RECORDS.settlement_applied(asset_id, sequence, encoded))
         for event in book_events:
             if type(event) is TradeExecuted:
                 touched.add(event.taker_order_id)
@@ -284,11 +291,10 @@ class AccountShardActor:
             if sequence > self._durable_applied.get(asset_id, 0):
                 self._durable_applied[asset_id] = sequence
 
-    def _apply_handed_out(self, answer: tuple) -> None:
+    def _apply_handed_out(self, answer: SubmitAnswer | CancelAnswer) -> None:
         """Apply the settlements a book handed back with its answer to our `submit` or `cancel`."""
-        _outcomes, settlements = answer
-        if settlements:
-            self._apply_now(settlements)
+        if answer.settlements:
+            self._apply_now(answer.settlements)
 
     def _wait(self, order_id: int, condition: Callable[[OrderRecord], bool]) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -348,12 +354,16 @@ class AccountShardActor:
                 self.config.actor_name(f"book-{book}"), namespace=self.config.namespace)
         return handle
 
-    def _sender(self, book: int) -> OrderedSender:
+    def _sender(self, book: int) -> CoalescingQueue:
+        """The queue of held orders to one book: in order, one call in flight, retried across restarts.
+
+        A call the book refuses (a bug, not a restart) leaves its orders pending; this shard's
+        next recovery fails them, and the queue goes on with later orders."""
         sender = self._senders.get(book)
         if sender is None:
-            sender = self._senders[book] = OrderedSender(
-                lambda orders, book=book: self._book(book).submit.remote(
-                    self.index, orders, dict(self._durable_applied)),
-                lambda book=book: self._books.pop(book, None),
-                on_result=self._apply_handed_out)
+            sender = self._senders[book] = CoalescingQueue(
+                lambda orders, book=book: call_with_retry(
+                    lambda: self._book(book).submit.remote(self.index, Batch(orders), dict(self._durable_applied)),
+                    lambda: self._books.pop(book, None)),
+                max_batch=2000, on_result=self._apply_handed_out)
         return sender

@@ -24,10 +24,18 @@ from engine.events import (
 from engine.numbers import USD, AssetSpec
 from engine.orders import (
     ORDER_TYPES, STATUSES, TIMES_IN_FORCE, CloseReason, OrderRecord, OrderStatus, OrderType, Side,
-    TimeInForce,
+    TimeInForce, check_order_shape,
 )
 
-_AVAILABLE, _HELD, _UPDATED = 0, 1, 2
+_AVAILABLE, _HELD, _UPDATED = 0, 1, 2  # the fields of a balance entry, a list mutated in place
+
+
+class Balance(NamedTuple):
+    """One account's balance in one asset: money units for USD, lots otherwise."""
+
+    available: int
+    held: int
+    updated_at: int  # µs since the epoch; 0 for an asset never held
 
 
 class Transaction(NamedTuple):
@@ -80,7 +88,7 @@ class Accounts:
         reason = self._check_amount(asset_id, amount)
         if reason is not None:
             return reason
-        if self.balance(username, asset_id)[_AVAILABLE] < amount:
+        if self.balance(username, asset_id).available < amount:
             return RejectReason.INSUFFICIENT_BALANCE
         return self._emit([FundsWithdrawn(username, asset_id, amount, timestamp)])
 
@@ -99,21 +107,19 @@ class Accounts:
             return RejectReason.DUPLICATE_CLIENT_ORDER_ID
         if quantity <= 0:
             return RejectReason.INVALID_QUANTITY
-        if order_type.is_market:
-            if price is not None or post_only or time_in_force == TimeInForce.GTC:
-                return RejectReason.INVALID_ORDER
-        elif price is None or price <= 0:
+        misshapen = check_order_shape(order_type, time_in_force, post_only, price is not None)
+        if misshapen is not None:
+            return misshapen.reason
+        if price is not None and price <= 0:
             return RejectReason.INVALID_PRICE
-        elif post_only and time_in_force != TimeInForce.GTC:
-            return RejectReason.INVALID_ORDER
 
         if order_type.side == Side.SELL:
             held_asset, amount = asset_id, quantity
         elif order_type.is_market:
-            held_asset, amount = USD, self.balance(username, USD)[_AVAILABLE]
+            held_asset, amount = USD, self.balance(username, USD).available
         else:
             held_asset, amount = USD, spec.notional(price, quantity)
-        available = self.balance(username, held_asset)[_AVAILABLE]
+        available = self.balance(username, held_asset).available
         if amount <= 0 or available < amount:
             return RejectReason.INSUFFICIENT_BALANCE
         return self._emit([
@@ -142,10 +148,14 @@ class Accounts:
 
     # ---- queries -------------------------------------------------------
 
-    def balance(self, username: str, asset_id: str) -> tuple[int, int, int]:
-        """Return (available, held, updated_at); zeros for an asset never held."""
+    def balance(self, username: str, asset_id: str) -> Balance:
+        """Return the balance; zeros for an asset never held."""
         entry = self.balances.get(username, {}).get(asset_id)
-        return (entry[0], entry[1], entry[2]) if entry else (0, 0, 0)
+        return Balance(*entry) if entry else Balance(0, 0, 0)
+
+    def user_balances(self, username: str) -> dict[str, Balance]:
+        """Return every balance of one user, by asset."""
+        return {asset_id: Balance(*entry) for asset_id, entry in self.balances.get(username, {}).items()}
 
     def user_order(self, username: str, order_id: int) -> OrderRecord | None:
         """Return the user's own order, or None for an unknown or another user's id."""

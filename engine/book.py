@@ -25,7 +25,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from typing import Any, NamedTuple
 
-from engine.book_level import OWNER, PRICE, REMAINING, SIDE, PriceLevel, RestingOrder, can_fill
+from engine.book_level import OWNER, PRICE, REMAINING, SIDE, LevelRow, PriceLevel, RestingOrder, can_fill
 from engine.errors import BookIntegrityError, RejectReason
 from engine.events import OrderClosed, OrderRested, TradeExecuted
 from engine.numbers import AssetSpec
@@ -101,8 +101,8 @@ class OrderBook:
     def open_order_count(self) -> int:
         return len(self._orders)
 
-    def depth(self, levels: int = 20) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
-        """Return aggregated (price, quantity, order_count) levels, best first, per side."""
+    def depth(self, levels: int = 20) -> tuple[list[LevelRow], list[LevelRow]]:
+        """Return aggregated levels, best first: (bids, asks)."""
         bids = [self._bids[price].row() for price in reversed(self._bid_prices[-levels:])]
         asks = [self._asks[-key].row() for key in reversed(self._ask_keys[-levels:])]
         return bids, asks

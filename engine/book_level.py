@@ -25,6 +25,7 @@ fill-or-kill walk over levels.
 from __future__ import annotations
 
 from collections import deque
+from typing import NamedTuple
 
 ORDER_ID, OWNER, SIDE, PRICE, REMAINING = range(5)  # the fields of an entry
 
@@ -44,6 +45,14 @@ class RestingOrder:
     def __repr__(self) -> str:
         return (f"RestingOrder({self.order_id!r}, {self.owner!r}, {self.side!r}, {self.price!r}, "
                 f"remaining={self.remaining!r})")
+
+
+class LevelRow(NamedTuple):
+    """One aggregated price level, as depth queries return it."""
+
+    price: int
+    quantity: int
+    order_count: int
 
 
 class PriceLevel:
@@ -73,9 +82,9 @@ class PriceLevel:
         queue[index] = replacement = (order_id, owner, side, price, remaining)
         return replacement
 
-    def row(self) -> tuple[int, int, int]:
-        """Return the level as (price, quantity, order_count)."""
-        return self.price, self.quantity, self.count
+    def row(self) -> LevelRow:
+        """Return the level's aggregate."""
+        return LevelRow(self.price, self.quantity, self.count)
 
 
 def can_fill(levels: list[PriceLevel], open_orders: dict[int, tuple], quantity: int, owner: str,

@@ -127,3 +127,10 @@ def decode_event(record: list[Any]) -> Any:
     if kind == "SettlementApplied":
         return SettlementApplied(record[1], record[2], tuple(decode_event(inner) for inner in record[3]))
     return EVENT_TYPES[kind](*record[1:])
+
+
+def event_owners(event: Any) -> tuple[str, ...]:
+    """The accounts a book event touches: both sides of a trade, else the order's owner."""
+    if type(event) is TradeExecuted:
+        return event.taker_owner, event.maker_owner
+    return (event.owner,)

@@ -18,8 +18,8 @@ from engine.errors import Rejected, RejectReason
 
 USD = "USD"
 MONEY_DECIMALS = 8
-MONEY_UNIT = Decimal(1).scaleb(-MONEY_DECIMALS)
-_MONEY_PER_USD = 10**MONEY_DECIMALS
+MONEY_UNITS_PER_USD = 10**MONEY_DECIMALS
+MONEY_UNIT = Fraction(1, MONEY_UNITS_PER_USD)  # in USD: the one money unit constant
 # Far beyond any sensible amount, small enough that Fraction arithmetic stays cheap.
 _MAX_EXPONENT = 40
 _MAX_DIGITS = 60
@@ -145,7 +145,7 @@ class AssetSpec:
     def __post_init__(self) -> None:
         if self.tick_size <= 0 or self.lot_size <= 0:
             raise Rejected(RejectReason.INVALID_ASSET_SPEC, "tick_size and lot_size must be positive")
-        notional = self.tick_size * self.lot_size * _MONEY_PER_USD
+        notional = self.tick_size * self.lot_size * MONEY_UNITS_PER_USD
         if notional.denominator != 1:
             raise Rejected(
                 RejectReason.INVALID_ASSET_SPEC,

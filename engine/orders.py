@@ -8,6 +8,9 @@ and the reasons of API.md.
 from __future__ import annotations
 
 from enum import Enum
+from typing import NamedTuple
+
+from engine.errors import Rejected, RejectReason
 
 
 class Side(str, Enum):
@@ -25,6 +28,8 @@ class OrderType(str, Enum):
         # Plain attributes, not properties: they are read for every order.
         self.side = Side.BUY if value.endswith("buy") else Side.SELL
         self.is_market = value.startswith("market")
+        # A market order takes what is there now; a limit order rests until cancelled.
+        self.default_time_in_force = "ioc" if self.is_market else "gtc"
 
 
 class TimeInForce(str, Enum):
@@ -54,6 +59,48 @@ class CloseReason(str, Enum):
     SELF_TRADE_PREVENTED = "self_trade_prevented"
     POST_ONLY_WOULD_MATCH = "post_only_would_match"
     RECOVERY_ABORTED = "recovery_aborted"
+
+
+def check_order_shape(order_type: OrderType, time_in_force: TimeInForce, post_only: bool,
+                      has_price: bool) -> Rejected | None:
+    """Return why these fields cannot make one order together, or None: the one place that
+    says which combinations API.md allows (the gateway maps the answer to its error)."""
+    if order_type.is_market:
+        if has_price:
+            return Rejected(RejectReason.INVALID_ORDER, "A market order takes no price")
+        if time_in_force is TimeInForce.GTC:
+            return Rejected(RejectReason.INVALID_ORDER, "A market order is ioc or fok")
+    elif not has_price:
+        return Rejected(RejectReason.INVALID_ORDER, "A limit order needs a price")
+    if post_only and (order_type.is_market or time_in_force is not TimeInForce.GTC):
+        return Rejected(RejectReason.INVALID_ORDER, "post_only is for gtc limit orders only")
+    return None
+
+
+class OrderView(NamedTuple):
+    """An order as its owner sees it, in plain values: what a shard answers about an order."""
+
+    order_id: int
+    username: str
+    asset_id: str
+    order_type: str
+    time_in_force: str
+    post_only: bool
+    quantity: int
+    price: int | None
+    client_order_id: str | None
+    description: str | None
+    created_at: int
+    updated_at: int
+    status: str
+    reason: str | None
+    filled_quantity: int
+    total_amount: int
+    reserved: int
+
+    @property
+    def remaining_quantity(self) -> int:
+        return self.quantity - self.filled_quantity
 
 
 class OrderRecord:
@@ -102,22 +149,26 @@ class OrderRecord:
         return self.status.is_open
 
 
-    def to_record(self) -> list:
-        """Encode as plain values for snapshots and digests."""
-        return [
+    def view(self) -> OrderView:
+        """Return the order as plain values, as of now."""
+        return OrderView(
             self.order_id, self.username, self.asset_id, self.order_type.value,
             self.time_in_force.value, self.post_only, self.quantity, self.price,
             self.client_order_id, self.description, self.created_at, self.updated_at,
             self.status.value, self.reason.value if self.reason else None,
             self.filled_quantity, self.total_amount, self.reserved,
-        ]
+        )
+
+    def to_record(self) -> list:
+        """Encode as plain values for snapshots and digests (the fields of `OrderView`, in order)."""
+        return list(self.view())
 
     @classmethod
     def from_record(cls, record: list) -> OrderRecord:
         """Decode what `to_record` made."""
         (order_id, username, asset_id, order_type, time_in_force, post_only, quantity, price,
          client_order_id, description, created_at, updated_at, status, reason,
-         filled_quantity, total_amount, reserved) = record
+         filled_quantity, total_amount, reserved) = OrderView(*record)
         order = cls(order_id, username, asset_id, OrderType(order_type), TimeInForce(time_in_force),
                     post_only, quantity, price, client_order_id, description, created_at)
         order.updated_at = updated_at

@@ -8,7 +8,7 @@ reserve; the totals it returns add up across shards to deposits − withdrawals.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from engine.accounts import Accounts, Transaction
 from engine.numbers import USD
@@ -17,10 +17,30 @@ from engine.orders import OrderRecord, Side
 T = TypeVar("T")
 
 
-def page(items: Sequence[T], limit: int, offset: int) -> tuple[list[T], int, bool]:
-    """Return (the page, total count, whether more follow)."""
+class Page(NamedTuple, Generic[T]):
+    """One page of a list, newest first, with the size of the whole list."""
+
+    items: list[T]
+    total_count: int
+    has_more: bool
+
+
+class OpenOrder(NamedTuple):
+    """An open order as a shard's audit sees it (compared with its book's resting order)."""
+
+    order_id: int
+    asset_id: str
+    side: str
+    price: int | None
+    remaining_quantity: int
+    username: str
+    status: str
+
+
+def page(items: Sequence[T], limit: int, offset: int) -> Page[T]:
+    """Return one page of `items` and whether more follow."""
     total = len(items)
-    return list(items[offset:offset + limit]), total, offset + limit < total
+    return Page(list(items[offset:offset + limit]), total, offset + limit < total)
 
 
 def user_orders(
@@ -71,8 +91,8 @@ def audit(accounts: Accounts) -> dict:
             held_asset = USD if order.side == Side.BUY else order.asset_id
             key = (order.username, held_asset)
             reserved[key] = reserved.get(key, 0) + order.reserved
-            open_orders.append([order.order_id, order.asset_id, order.side.value, order.price,
-                                order.remaining_quantity, order.username, order.status.value])
+            open_orders.append(OpenOrder(order.order_id, order.asset_id, order.side.value, order.price,
+                                         order.remaining_quantity, order.username, order.status.value))
         elif order.reserved:
             problems.append(f"closed order {order.order_id} still reserves {order.reserved}")
         if order.remaining_quantity != order.quantity - order.filled_quantity or order.filled_quantity > order.quantity:
@@ -92,6 +112,6 @@ def audit(accounts: Accounts) -> dict:
         "totals": totals,
         "net_deposits": dict(accounts.net_deposits),
         "open_orders": open_orders,
-        "pending_orders": sum(1 for o in open_orders if o[6] == "pending"),
+        "pending_orders": sum(1 for order in open_orders if order.status == "pending"),
         "problems": problems,
     }

@@ -87,8 +87,10 @@ def verify(data_dir: Path) -> int:
     from actors.offline import verify as verify_offline
     from journal import JournalError
 
+    from actors.config import recorded_layout
+
     data_dir = data_dir.resolve()
-    if not (data_dir / "layout.json").exists():
+    if not recorded_layout(data_dir):
         print(f"order-service: {data_dir} holds no service data (no layout.json)", file=sys.stderr)
         return 2
     try:
@@ -111,15 +113,15 @@ def verify(data_dir: Path) -> int:
 
 def parse_moment(text: str) -> int:
     """An ISO 8601 time (UTC unless it says otherwise) as microseconds since the epoch."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime
+
+    from gateway.times import micros
 
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-25T02:13:00Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    return micros(moment)
 
 
 def replay(data_dir: Path, stream: str | None, until: int | None, at: int | None, output: Path | None) -> int:

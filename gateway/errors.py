@@ -8,6 +8,7 @@ unexpected is a 500 that carries no traceback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -64,8 +65,6 @@ class ApiError(Exception):
         status, code, message = REJECTIONS.get(reason, (422, reason, reason.replace("_", " ").capitalize()))
         return cls(status, code, message, details, data)
 
-    def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, "details": self.details}
 
 
 def not_ready() -> ApiError:
@@ -77,6 +76,18 @@ def unavailable() -> ApiError:
     return ApiError(503, "SERVICE_UNAVAILABLE",
                     "A part of the service restarted while handling this request; the outcome is "
                     "unknown: retry with the same client_order_id", headers={"Retry-After": "1"})
+
+
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+
+async def within_deadline(call):
+    """Await an actor call that changes state; a restart under it is a retryable 503."""
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):  # unlike wait_for, no task per request
+            return await call
+    except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, asyncio.TimeoutError):
+        raise unavailable() from None
 
 
 def error_response(error: ApiError):

@@ -1,18 +1,20 @@
 """Exact JSON numbers: request bodies keep decimals as Decimal, never float.
 
 "100.1" and 100.1 then mean the same exact value, and NaN or Infinity
-literals are refused as invalid JSON (422), as API.md asks.
+literals are refused as invalid JSON (422), as API.md asks. A route may also
+have a direct path (gateway/direct.py), tried before FastAPI's own.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 
 from fastapi import Request
-from fastapi.responses import Response
 from fastapi.routing import APIRoute
+
+from gateway.direct import direct_path_of
 
 
 def _refuse_constant(name: str):
@@ -32,37 +34,12 @@ class ExactJSONRequest(Request):
         return self._json
 
 
-# endpoint -> its direct path: `async (request) -> Response | None`
-_DIRECT: dict[Callable, Callable[[ExactJSONRequest], Awaitable[Response | None]]] = {}
-
-
-def direct_path(endpoint: Callable):
-    """Register a direct path for a hot endpoint.
-
-    It serves the request only when every check the declared route makes would pass (it reads the
-    body, the headers and the caches itself, and calls the endpoint), and answers None otherwise;
-    the request, its body already read, then takes FastAPI's own path, which answers the documented
-    error. FastAPI's dependency solving was a third of the gateway's time per order."""
-
-    def register(direct):
-        _DIRECT[endpoint] = direct
-        return direct
-
-    return register
-
-
-def is_json(request: Request) -> bool:
-    """The content types FastAPI parses as JSON, in their plain spelling (others go the long way)."""
-    content_type = request.headers.get("content-type")
-    return content_type == "application/json" or content_type == "application/json; charset=utf-8"
-
-
 class ExactJSONRoute(APIRoute):
     """A route whose JSON body keeps decimal numbers exact."""
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
-        direct = _DIRECT.get(self.endpoint)
+        direct = direct_path_of(self.endpoint)
 
         async def exact_handler(request: Request):
             exact = ExactJSONRequest(request.scope, request.receive)

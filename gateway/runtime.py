@@ -22,9 +22,6 @@ from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT_SECONDS = 30.0
-
-
 def hash_key(token: str) -> str:
     """Hash an API key for storage and lookup (the keys are long and random)."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -71,8 +68,7 @@ class Runtime:
         log.info("recovered and ready in %.2fs", self.recovery_seconds)
 
     async def refresh_assets(self) -> None:
-        for record in await self.client.assets():
-            spec = AssetSpec.from_record(record)
+        for spec in await self.client.assets():
             self._specs[spec.asset_id] = spec
 
     async def spec(self, asset_id: str) -> AssetSpec | None:

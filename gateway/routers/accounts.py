@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from engine import USD
+from engine import USD, Balance
+from engine.numbers import MONEY_UNIT
 from gateway.deps import CurrentUser, Service
 from gateway.exact_json import ExactJSONRoute
 from gateway.errors import ApiError
@@ -17,12 +18,11 @@ from gateway.models.accounts import (
 )
 from gateway.models.common import ERROR_RESPONSES, Envelope
 from gateway.responses import ok, utc_now_iso
-from gateway.routers.mapping import micros
+from gateway.times import micros_or_none
 from gateway.views import current_price, decimal, format_fraction, iso_or_none, transaction_data
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES,
                    route_class=ExactJSONRoute)
-_MONEY = Fraction(1, 10**8)
 
 
 async def _holdings(service, username: str) -> list[dict]:
@@ -30,17 +30,17 @@ async def _holdings(service, username: str) -> list[dict]:
     balances = await service.client.balances(username)
     summaries = await service.client.summaries()
     rows = []
-    usd = balances.get(USD, (0, 0, 0))
-    rows.append({"asset_id": USD, "available": usd[0] * _MONEY, "locked": usd[1] * _MONEY,
-                 "price": Fraction(1), "updated": usd[2]})
+    usd = balances.get(USD, Balance(0, 0, 0))
+    rows.append({"asset_id": USD, "available": usd.available * MONEY_UNIT, "locked": usd.held * MONEY_UNIT,
+                 "price": Fraction(1), "updated": usd.updated_at})
     for asset_id in sorted(balances):
         if asset_id == USD:
             continue
         spec = await service.spec(asset_id)
-        available, held, updated = balances[asset_id]
-        rows.append({"asset_id": asset_id, "available": available * spec.lot_size,
-                     "locked": held * spec.lot_size, "price": current_price(spec, summaries.get(asset_id)),
-                     "updated": updated})
+        balance = balances[asset_id]
+        rows.append({"asset_id": asset_id, "available": balance.available * spec.lot_size,
+                     "locked": balance.held * spec.lot_size, "price": current_price(spec, summaries.get(asset_id)),
+                     "updated": balance.updated_at})
     return rows
 
 
@@ -93,11 +93,12 @@ async def list_transactions(
     spec = await service.spec(asset_id)
     if spec is None:
         raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found", details=asset_id)
-    filters = {"transaction_type": transaction_type, "start": micros(start_date), "end": micros(end_date)}
-    items, total, has_more = await service.client.transactions(username, asset_id, filters, limit, offset)
+    filters = {"transaction_type": transaction_type, "start": micros_or_none(start_date),
+               "end": micros_or_none(end_date)}
+    selected = await service.client.transactions(username, asset_id, filters, limit, offset)
     return ok({"username": username, "asset_id": asset_id,
-               "transactions": [transaction_data(item, spec) for item in items],
-               "total_count": total, "has_more": has_more})
+               "transactions": [transaction_data(item, spec) for item in selected.items],
+               "total_count": selected.total_count, "has_more": selected.has_more})
 
 
 @router.get("/portfolio", response_model=Envelope[PortfolioData])

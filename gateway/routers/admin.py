@@ -7,17 +7,17 @@ import time
 
 from fastapi import APIRouter
 
+from actors.messages import AdjustBalance
 from engine import USD, AssetSpec, format_money, parse_money
 from gateway.deps import Admin, Service
+from gateway.errors import ApiError, within_deadline
 from gateway.exact_json import ExactJSONRoute
-from gateway.errors import ApiError
 from gateway.models.admin import (
     AssetCreateRequest, BalanceChangeData, BalanceChangeRequest, UserCreatedData, UserCreateRequest,
 )
 from gateway.models.common import ERROR_RESPONSES, Envelope
 from gateway.models.market import AssetData
 from gateway.responses import ok
-from gateway.routers.mapping import within_deadline
 from gateway.runtime import hash_key
 from gateway.views import asset_data
 
@@ -42,7 +42,7 @@ async def create_asset(body: AssetCreateRequest, _: Admin, service: Service):
     if body.asset_id == USD:
         raise ApiError(422, "INVALID_ASSET", "USD is the built-in quote currency")
     spec = AssetSpec.create(body.asset_id, body.tick_size, body.lot_size, body.name)
-    refused = await within_deadline(service.client.create_asset(spec.to_record()))
+    refused = await within_deadline(service.client.create_asset(spec))
     if refused:
         raise ApiError.rejected(refused, details=body.asset_id)
     service.remember_asset(spec)
@@ -73,11 +73,12 @@ async def _change(service, body: BalanceChangeRequest, kind: str):
         amount, render = spec.amount_to_lots(body.amount), spec.format_quantity
     if amount <= 0:
         raise ApiError(422, "INVALID_AMOUNT", "amount must be greater than 0")
-    status, payload = await within_deadline(
-        service.client.adjust_balance(kind, body.username, body.asset_id, amount))
-    if status != "ok":
-        raise ApiError.rejected(payload)
-    available, held, _ = payload
-    return ok({"username": body.username, "asset_id": body.asset_id, "quantity": render(available + held),
-               "available": render(available), "locked": render(held)},
+    result = await within_deadline(
+        service.client.adjust_balance(AdjustBalance(kind, body.username, body.asset_id, amount)))
+    if result.reason is not None:
+        raise ApiError.rejected(result.reason)
+    balance = result.balance
+    return ok({"username": body.username, "asset_id": body.asset_id,
+               "quantity": render(balance.available + balance.held),
+               "available": render(balance.available), "locked": render(balance.held)},
               "Deposit recorded" if kind == "deposit" else "Withdrawal recorded", 201)

@@ -46,13 +46,14 @@ async def get_asset(asset_id: str, service: Service):
 async def get_book(asset_id: str, service: Service, depth: Annotated[int, Query(ge=1, le=1000)] = 20):
     """Aggregated price levels, best first."""
     spec = await _spec(service, asset_id)
-    sequence, bids, asks = await service.client.depth(asset_id, depth)
+    book = await service.client.depth(asset_id, depth)
 
     def levels(rows):
-        return [{"price": spec.format_price(price), "quantity": spec.format_quantity(quantity),
-                 "order_count": count} for price, quantity, count in rows]
+        return [{"price": spec.format_price(level.price), "quantity": spec.format_quantity(level.quantity),
+                 "order_count": level.order_count} for level in rows]
 
-    return ok({"asset_id": asset_id, "sequence": sequence, "bids": levels(bids), "asks": levels(asks)})
+    return ok({"asset_id": asset_id, "sequence": book.sequence, "bids": levels(book.bids),
+               "asks": levels(book.asks)})
 
 
 @router.get("/{asset_id}/trades", response_model=Envelope[list[TradeData]])
@@ -60,6 +61,6 @@ async def get_trades(asset_id: str, service: Service, limit: Annotated[int, Quer
     """The latest trades, newest first."""
     spec = await _spec(service, asset_id)
     trades = await service.client.trades(asset_id, limit)
-    return ok([{"trade_id": f"{asset_id}-{trade[0]}", "price": spec.format_price(trade[1]),
-                "quantity": spec.format_quantity(trade[2]), "taker_side": trade[3],
-                "timestamp": iso_from_micros(trade[8])} for trade in trades])
+    return ok([{"trade_id": f"{asset_id}-{trade.trade_id}", "price": spec.format_price(trade.price),
+                "quantity": spec.format_quantity(trade.quantity), "taker_side": trade.taker_side,
+                "timestamp": iso_from_micros(trade.timestamp)} for trade in trades])

@@ -8,17 +8,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
+from actors.messages import CancelOrder, PlaceOrder
 from engine import AssetSpec, Rejected
 from gateway.deps import CurrentUser, Service, known_user
-from gateway.exact_json import ExactJSONRequest, ExactJSONRoute, direct_path, is_json
-from gateway.errors import ApiError
+from gateway.direct import direct_path, is_json
+from gateway.errors import ApiError, within_deadline
+from gateway.exact_json import ExactJSONRequest, ExactJSONRoute
 from gateway.models.common import ERROR_RESPONSES, Envelope
 from gateway.models.orders import (
     OrderBatchData, OrderBatchRequest, OrderCreateRequest, OrderData, OrderListData,
     OrderStatusName, OrderTypeName,
 )
 from gateway.responses import ok
-from gateway.routers.mapping import micros, order_request, outcome, parse_order_id, within_deadline
+from gateway.routers.order_requests import order_request, outcome, parse_order_id
+from gateway.times import micros_or_none
 from gateway.views import order_data
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"], responses=ERROR_RESPONSES,
@@ -51,7 +54,7 @@ async def _create_order_direct(request: ExactJSONRequest):
 async def create_orders(body: OrderBatchRequest, username: CurrentUser, service: Service):
     """Place up to 100 orders, each independent of the others; results in request order."""
     results: list = [None] * len(body.orders)
-    requests: list[tuple] = []
+    requests: list[PlaceOrder] = []
     positions: list[tuple[int, AssetSpec]] = []
     for position, order in enumerate(body.orders):
         try:
@@ -82,10 +85,10 @@ def _failure(error: ApiError) -> dict:
 @router.get("/{order_id}", response_model=Envelope[OrderData])
 async def get_order(order_id: str, username: CurrentUser, service: Service):
     """Return one of the caller's orders."""
-    record = await service.client.get_order(username, parse_order_id(order_id))
-    if record is None:
+    order = await service.client.get_order(username, parse_order_id(order_id))
+    if order is None:
         raise ApiError.rejected("ORDER_NOT_FOUND")
-    return ok(order_data(record, await service.spec(record[2])))
+    return ok(order_data(order, await service.spec(order.asset_id)))
 
 
 @router.get("", response_model=Envelope[OrderListData])
@@ -102,18 +105,19 @@ async def list_orders(
     """List the caller's orders, newest first, with filters."""
     filters = {"order_type": order_type.value if order_type else None,
                "status": status.value if status else None, "asset_id": asset_id,
-               "start": micros(start_date), "end": micros(end_date)}
-    records, total, has_more = await service.client.list_orders(username, filters, limit, offset)
-    orders = [order_data(record, await service.spec(record[2])) for record in records]
-    return ok({"username": username, "orders": orders, "total_count": total, "has_more": has_more})
+               "start": micros_or_none(start_date), "end": micros_or_none(end_date)}
+    selected = await service.client.list_orders(username, filters, limit, offset)
+    orders = [order_data(order, await service.spec(order.asset_id)) for order in selected.items]
+    return ok({"username": username, "orders": orders, "total_count": selected.total_count,
+               "has_more": selected.has_more})
 
 
 @router.delete("/{order_id}", response_model=Envelope[OrderData])
 async def cancel_order(order_id: str, username: CurrentUser, service: Service):
     """Cancel the rest of an open order and release its hold."""
-    result = await within_deadline(service.client.cancel_order(username, parse_order_id(order_id)))
-    status, reason, record = result
-    if status != "ok":
-        spec = await service.spec(record[2]) if record is not None else None
-        raise ApiError.rejected(reason, data=order_data(record, spec) if record is not None else None)
-    return ok(order_data(record, await service.spec(record[2])), "Order cancelled")
+    result = await within_deadline(service.client.cancel_order(CancelOrder(username, parse_order_id(order_id))))
+    order = result.order
+    spec = await service.spec(order.asset_id) if order is not None else None
+    if not result.ok:
+        raise ApiError.rejected(result.reason, data=order_data(order, spec) if order is not None else None)
+    return ok(order_data(order, spec), "Order cancelled")

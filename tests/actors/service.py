@@ -13,11 +13,11 @@ from pathlib import Path
 
 from actors.client import ServiceClient
 from actors.config import ServiceConfig
+from actors.messages import AdjustBalance, OrderOutcome, OrderView, PlaceOrder
 from actors.remote import kill_actors
-from actors.senders import call_with_retry
+from actors.retry import call_with_retry
 from engine import AssetSpec
-
-USD_UNIT = 10**8
+from engine.numbers import MONEY_UNITS_PER_USD as USD_UNIT
 _ORDER_OF_STATUS = {"pending": 0, "confirmed": 1, "processing": 2, "completed": 3, "cancelled": 3, "failed": 3}
 
 
@@ -74,47 +74,46 @@ async def setup_market(client: ServiceClient, users: list[str], assets: list[str
                        lots: int = 10_000) -> None:
     """Create assets (tick 0.01, lot 1) and users, and fund every user in every asset."""
     for asset_id in assets:
-        assert await client.create_asset(AssetSpec.create(asset_id, "0.01", "1").to_record()) is None
+        assert await client.create_asset(AssetSpec.create(asset_id, "0.01", "1")) is None
     for username in users:
         assert await client.create_user(username, f"hash-{username}", 1) is None
-        assert (await client.adjust_balance("deposit", username, "USD", usd * USD_UNIT))[0] == "ok"
+        assert (await client.adjust_balance(AdjustBalance("deposit", username, "USD", usd * USD_UNIT))).reason is None
         for asset_id in assets if lots else ():
-            assert (await client.adjust_balance("deposit", username, asset_id, lots))[0] == "ok"
+            assert (await client.adjust_balance(AdjustBalance("deposit", username, asset_id, lots))).reason is None
 
 
 def order_request(username, asset_id, order_type, quantity, price=None, time_in_force=None,
-                  client_order_id=None, post_only=False) -> tuple:
+                  client_order_id=None, post_only=False) -> PlaceOrder:
     if time_in_force is None:
         time_in_force = "ioc" if order_type.startswith("market") else "gtc"
-    return (username, asset_id, order_type, time_in_force, post_only, quantity, price, client_order_id, None)
+    return PlaceOrder(username, asset_id, order_type, time_in_force, post_only, quantity, price, client_order_id,
+                      None)
 
 
 @dataclass
 class Acknowledged:
-    """What clients were told: order records answered with success, by order id."""
+    """What clients were told: orders answered with success, by order id."""
 
-    orders: dict[int, list] = field(default_factory=dict)
+    orders: dict[int, OrderView] = field(default_factory=dict)
 
-    def record(self, result: tuple) -> None:
-        if result[0] == "ok" and result[1] is not None:
-            self.orders[result[1][0]] = result[1]
-        elif len(result) == 3 and result[0] == "ok":
-            self.orders[result[2][0]] = result[2]
+    def record(self, result: OrderOutcome) -> None:
+        if result.ok:
+            self.orders[result.order.order_id] = result.order
 
     async def check_against(self, client: ServiceClient) -> list[str]:
         """Return how the service's orders fall short of what was acknowledged."""
         problems = []
         for order_id, acked in self.orders.items():
-            now = await client.get_order(acked[1], order_id)
+            now = await client.get_order(acked.username, order_id)
             if now is None:
                 problems.append(f"acknowledged order {order_id} is gone")
                 continue
-            acked_status, status = acked[12], now[12]
-            if _ORDER_OF_STATUS[status] < _ORDER_OF_STATUS[acked_status] or (
-                    _ORDER_OF_STATUS[acked_status] == 3 and status != acked_status):
-                problems.append(f"order {order_id} was acknowledged {acked_status}, is now {status}")
-            if now[14] < acked[14]:
-                problems.append(f"order {order_id} was acknowledged with {acked[14]} filled, now {now[14]}")
+            if _ORDER_OF_STATUS[now.status] < _ORDER_OF_STATUS[acked.status] or (
+                    _ORDER_OF_STATUS[acked.status] == 3 and now.status != acked.status):
+                problems.append(f"order {order_id} was acknowledged {acked.status}, is now {now.status}")
+            if now.filled_quantity < acked.filled_quantity:
+                problems.append(f"order {order_id} was acknowledged with {acked.filled_quantity} filled, "
+                                f"now {now.filled_quantity}")
         return problems
 
 

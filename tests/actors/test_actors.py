@@ -8,6 +8,7 @@ import random
 import pytest
 
 from actors.config import shard_for
+from actors.messages import CancelOrder
 from tests.actors.service import (
     USD_UNIT, Acknowledged, RunningService, order_request, random_requests, run, setup_market,
 )
@@ -30,25 +31,27 @@ def test_cross_shard_trade_settles_maker_and_taker_exactly(tmp_path):
         client = await service.start()
         await setup_market(client, [maker, taker], ["X"], usd=1_000, lots=100)
         sold = await client.place_order(order_request(maker, "X", "limit_sell", 10, 10_000))
-        assert sold[0] == "ok" and sold[1][12] == "confirmed"
+        assert sold.ok and sold.order.status == "confirmed"
         bought = await client.place_order(order_request(taker, "X", "limit_buy", 4, 10_100))
-        assert bought[0] == "ok"
-        assert (bought[1][12], bought[1][14], bought[1][15]) == ("completed", 4, 400 * USD_UNIT)
+        assert bought.ok
+        assert (bought.order.status, bought.order.filled_quantity, bought.order.total_amount) == (
+            "completed", 4, 400 * USD_UNIT)
 
         # The maker's shard hears of the fill through the numbered settlement path.
         await client.drain()
-        maker_order = await client.get_order(maker, sold[1][0])
-        assert maker_order[12] == "processing" and maker_order[16] == 6
+        maker_order = await client.get_order(maker, sold.order.order_id)
+        assert maker_order.status == "processing" and maker_order.reserved == 6
         maker_balances = await client.balances(maker)
         taker_balances = await client.balances(taker)
-        assert maker_balances["USD"][:2] == (1_400 * USD_UNIT, 0)
-        assert maker_balances["X"][:2] == (90, 6)
-        assert taker_balances["USD"][:2] == (600 * USD_UNIT, 0)  # paid 100.00, not its limit 101.00
-        assert taker_balances["X"][:2] == (104, 0)
-        (sell,), _, _ = await client.transactions(maker, "X", {}, 50, 0)
-        (buy,), _, _ = await client.transactions(taker, "X", {}, 50, 0)
-        assert (sell[3], sell[4], sell[6]) == ("SELL", 4, 400 * USD_UNIT)
-        assert (buy[3], buy[4], buy[6]) == ("BUY", 4, 400 * USD_UNIT)
+        assert (maker_balances["USD"].available, maker_balances["USD"].held) == (1_400 * USD_UNIT, 0)
+        assert (maker_balances["X"].available, maker_balances["X"].held) == (90, 6)
+        # Paid 100.00, not its limit 101.00.
+        assert (taker_balances["USD"].available, taker_balances["USD"].held) == (600 * USD_UNIT, 0)
+        assert (taker_balances["X"].available, taker_balances["X"].held) == (104, 0)
+        (sell,) = (await client.transactions(maker, "X", {}, 50, 0)).items
+        (buy,) = (await client.transactions(taker, "X", {}, 50, 0)).items
+        assert (sell.transaction_type, sell.quantity, sell.total_amount) == ("SELL", 4, 400 * USD_UNIT)
+        assert (buy.transaction_type, buy.quantity, buy.total_amount) == ("BUY", 4, 400 * USD_UNIT)
         assert (await client.audit())["problems"] == []
         await service.stop()
 
@@ -73,19 +76,20 @@ def test_concurrent_orders_and_cancels_across_assets_keep_every_invariant(tmp_pa
 
         async def cancel_some():
             for _ in range(60):
-                open_ids = [(o[1], o[0]) for o in acknowledged.orders.values() if o[12] in ("confirmed", "processing")]
+                open_ids = [CancelOrder(order.username, order.order_id) for order in acknowledged.orders.values()
+                            if order.status in ("confirmed", "processing")]
                 if open_ids:
-                    result = await client.cancel_order(*rng.choice(open_ids))
+                    result = await client.cancel_order(rng.choice(open_ids))
                     acknowledged.record(result)
                 await asyncio.sleep(0)
 
         requests = random_requests(rng, users, assets, 1_500)
         results = await asyncio.gather(*(place(r) for r in requests), cancel_some())
-        outcomes = {result[0] for result in results[:-1]}
+        outcomes = {result.status for result in results[:-1]}
         assert "ok" in outcomes
         # A batch of one user's orders goes in one call and is answered in order.
         batch = await client.place_orders(users[0], random_requests(rng, [users[0]], assets, 50))
-        assert len(batch) == 50 and all(r[0] in ("ok", "rejected", "duplicate") for r in batch)
+        assert len(batch) == 50 and all(r.status in ("ok", "rejected", "duplicate") for r in batch)
 
         report = await client.audit()
         assert report["problems"] == []
@@ -108,11 +112,13 @@ def test_crash_between_hold_and_match_fails_order_and_releases_hold(tmp_path):
             await client.place_order(order_request("alice", "X", "limit_buy", 5, 10_000, client_order_id="a1"))
         # Ray restarted the shard; it replayed the hold, fenced its order ids at the
         # book and failed the order that never got there.
-        (order,), total, _ = await client.list_orders("alice", {}, 10, 0)
-        assert total == 1 and (order[12], order[13]) == ("failed", "recovery_aborted")
-        assert (await client.balances("alice"))["USD"][:2] == (1_000 * USD_UNIT, 0)
+        listed = await client.list_orders("alice", {}, 10, 0)
+        (order,) = listed.items
+        assert listed.total_count == 1 and (order.status, order.reason) == ("failed", "recovery_aborted")
+        usd = (await client.balances("alice"))["USD"]
+        assert (usd.available, usd.held) == (1_000 * USD_UNIT, 0)
         retried = await client.place_order(order_request("alice", "X", "limit_buy", 5, 10_000, client_order_id="a1"))
-        assert retried[0] == "duplicate" and retried[1][12] == "failed"
+        assert retried.status == "duplicate" and retried.order.status == "failed"
         client = await service.restart()
         assert (await client.audit())["problems"] == []
         await service.stop()
@@ -128,18 +134,19 @@ def test_crash_between_match_and_settlement_still_answers_and_settles(tmp_path):
         client = await service.start()
         await setup_market(client, [maker, taker], ["X"], usd=1_000, lots=100)
         sold = await client.place_order(order_request(maker, "X", "limit_sell", 10, 10_000))
-        assert sold[1][12] == "confirmed"
+        assert sold.order.status == "confirmed"
         await service.stop()
 
         # The book dies after journaling the match and before any settlement leaves it.
         service.reconfigure(crash_points=frozenset({"book.after_match"}))
         client = await service.start()
         bought = await client.place_order(order_request(taker, "X", "limit_buy", 10, 10_000))
-        assert bought[0] == "ok" and bought[1][12] == "completed"
+        assert bought.ok and bought.order.status == "completed"
         await client.drain()
-        assert (await client.get_order(maker, sold[1][0]))[12] == "completed"
-        assert (await client.balances(maker))["USD"][:2] == (2_000 * USD_UNIT, 0)
-        assert (await client.balances(taker))["X"][:2] == (110, 0)
+        assert (await client.get_order(maker, sold.order.order_id)).status == "completed"
+        maker_usd, taker_x = (await client.balances(maker))["USD"], (await client.balances(taker))["X"]
+        assert (maker_usd.available, maker_usd.held) == (2_000 * USD_UNIT, 0)
+        assert (taker_x.available, taker_x.held) == (110, 0)
         assert (tmp_path / "crashed-at-book.after_match").exists()
         assert (await client.audit())["problems"] == []
         await service.stop()

@@ -12,6 +12,8 @@ import pytest
 import ray
 
 from actors.offline import verify
+from actors.records import SHARD_RECORDS
+from engine import OrderAccepted, OrderView
 from tests.actors.service import Acknowledged, RunningService, order_request, random_requests, run, setup_market
 from tests.journal.test_lmdb_journal import flip_byte_in_every_copy
 
@@ -101,7 +103,7 @@ def test_replay_until_a_sequence_rebuilds_the_stream_as_it_was_then(tmp_path):
     with LmdbJournal(tmp_path / "journals" / "shard-0") as journal:
         records = [record for _, record in journal.read()]
     until = len(records) // 2
-    accepted_by_then = sum(1 for record in records[:until] if record[0] == "OrderAccepted")
+    accepted_by_then = sum(1 for record in records[:until] if type(SHARD_RECORDS.decode(record)) is OrderAccepted)
     halfway = replay_stream(tmp_path, "shard-0", until=until)
     assert halfway["sequence"] == until
     assert len(halfway["state"]["orders"]) == accepted_by_then < len(full["state"]["orders"])
@@ -133,14 +135,14 @@ def test_replay_at_a_moment_rebuilds_every_stream_as_it_was_then(tmp_path):
             await client.place_order(request)
         await client.drain()
         await service.stop()
-        moments["first_ids"] = {result[1][0] for result in first if result[0] == "ok"}
+        moments["first_ids"] = {result.order.order_id for result in first if result.ok}
 
     run(scenario())
     at_between = replay_at(tmp_path, moments["between"])
     by_stream = {entry["stream"]: entry for entry in at_between["streams"]}
     assert set(by_stream) == {"registry", "shard-0", "shard-1", "book-0", "book-1"}
     orders_then = {order_id for name, entry in by_stream.items() if name.startswith("shard")
-                   for order_id in (order[0] for order in entry["state"]["orders"])}
+                   for order_id in (OrderView(*order).order_id for order in entry["state"]["orders"])}
     assert orders_then == moments["first_ids"] and orders_then
     full = {name: replay_stream(tmp_path, name) for name in by_stream}
     assert all(entry["sequence"] < full[name]["last_sequence"]
@@ -154,7 +156,8 @@ def test_replay_at_a_moment_rebuilds_every_stream_as_it_was_then(tmp_path):
                               "--at", _iso(moments["between"]), "--stream", "shard-0"],
                              capture_output=True, text=True)
     assert command.returncode == 0, command.stderr
-    assert json.loads(command.stdout)["streams"][0]["state_digest"] == by_stream["shard-0"]["state_digest"]
+    (replayed,) = json.loads(command.stdout)["streams"]
+    assert replayed["state_digest"] == by_stream["shard-0"]["state_digest"]
     refused = subprocess.run([sys.executable, "-m", "gateway", "replay", "--data-dir", str(tmp_path),
                               "--at", "yesterday"], capture_output=True, text=True)
     assert refused.returncode == 2 and "ISO 8601" in refused.stderr
@@ -183,8 +186,8 @@ def test_a_replayed_book_keeps_only_the_settlements_its_shards_had_not_acknowled
     run(scenario())
     offline = rebuild(tmp_path)
     try:
-        made = sum(sum(book.settlement_sequences.values()) for book in offline.books)
-        kept = sum(len(outbox) for book in offline.books for outbox in book.outbox.values())
+        made = sum(sum(book.outbox.sequences.values()) for book in offline.books)
+        kept = sum(len(pending) for book in offline.books for pending in book.outbox.pending.values())
         assert made > 100
         assert kept < made / 4, (kept, made)
         assert offline.recovered_settlements == 0  # every settlement dropped had been applied and journaled

@@ -258,5 +258,5 @@ def test_balances_add_up_to_deposits_minus_withdrawals_across_users(api):
         reserved_usd = sum(D(o["price"]) * D(o["remaining_quantity"]) for o in open_orders
                            if o["order_type"] == "limit_buy")
         reserved_asset = sum(D(o["remaining_quantity"]) for o in open_orders if o["order_type"] == "limit_sell")
-        assert api.amounts(user, "USD")[1] == reserved_usd
-        assert api.amounts(user, asset_id)[1] == reserved_asset
+        assert D(api.balance(user, "USD")["locked"]) == reserved_usd
+        assert D(api.balance(user, asset_id)["locked"]) == reserved_asset

@@ -1,0 +1,153 @@
+"""What each actor writes to its journal: named record kinds, one codec per actor, versioned.
+
+A record is stored as `[version, kind, *fields]` (plain values that orjson encodes). Version 1
+was written up to commit 3596753: positional lists whose first item was the kind's name and
+whose layouts differed by kind (`["orders", shard, fence, by_asset, ack]` against
+`["cancels", by_asset, shard, ack]`), some without their last fields; each codec upcasts
+them on read, so every existing data directory still replays. Nothing outside this module
+reads a record by position.
+
+- A book actor journals `OrdersMatched`, `OrdersCancelled`, `Fenced` and `AssetOpened`. Every
+  record that comes from a shard's call starts with that shard and the settlements it
+  acknowledged with the call (`acknowledged`: asset -> last settlement sequence it made
+  durable), so a replay drops them from the outbox.
+- An account shard journals the engine's own events (`OrderAccepted`, `FundsHeld`,
+  `SettlementApplied`, ...: see engine/events.py), each as one record.
+- The registry journals `UserCreated` and `AssetDefined`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from engine import decode_event, encode_event
+from engine.events import SettlementApplied
+
+VERSION = 2
+
+
+class RecordVersionError(ValueError):
+    """A record written by a newer version of the code than this one."""
+
+
+# ---- book actor --------------------------------------------------------------
+
+class OrdersMatched(NamedTuple):
+    """A shard's orders matched in one call: the book events per asset, in order."""
+
+    shard: int
+    acknowledged: dict[str, int]
+    fence: int  # the highest order id of this shard matched so far
+    events: list  # [[asset_id, [encoded book event, ...]], ...]
+
+
+class OrdersCancelled(NamedTuple):
+    """A shard's orders taken off their books in one call."""
+
+    shard: int | None  # None in version 1 records that did not say
+    acknowledged: dict[str, int]
+    events: list  # [[asset_id, [encoded OrderClosed, ...]], ...]
+
+
+class Fenced(NamedTuple):
+    """A recovering shard's fence: its order ids up to `fence` are never matched again."""
+
+    shard: int
+    acknowledged: dict[str, int]
+    fence: int
+
+
+class AssetOpened(NamedTuple):
+    asset: list  # AssetSpec.to_record()
+
+
+# ---- registry ----------------------------------------------------------------
+
+class UserCreated(NamedTuple):
+    username: str
+    key_hash: str
+    created_at: int
+
+
+class AssetDefined(NamedTuple):
+    asset: list  # AssetSpec.to_record()
+
+
+class RecordCodec:
+    """Encodes one actor's records and decodes them, upcasting version 1."""
+
+    def __init__(self, kinds: tuple[type, ...], upcast_v1) -> None:
+        self._kinds = {kind.__name__: kind for kind in kinds}
+        self._upcast_v1 = upcast_v1
+
+    def encode(self, record: NamedTuple) -> list:
+        return [VERSION, type(record).__name__, *record]
+
+    def decode(self, raw: list) -> Any:
+        version, kind, *fields = raw
+        if type(version) is str:
+            return self._upcast_v1(raw)
+        if version != VERSION:
+            raise RecordVersionError(f"record version {version!r}; this code reads up to {VERSION}")
+        return self._kinds[kind](*fields)
+
+
+def _book_v1(raw: list) -> NamedTuple:
+    kind, *fields = raw
+    if kind == "orders":  # ["orders", shard, fence, by_asset(, acknowledged)]
+        shard, fence, events, *acknowledged = fields
+        return OrdersMatched(shard, *(acknowledged or [{}]), fence, events)
+    if kind == "cancels":  # ["cancels", by_asset(, shard, acknowledged)]
+        events, *shard_and_acknowledged = fields
+        return OrdersCancelled(*(shard_and_acknowledged or [None, {}]), events)
+    if kind == "fence":  # ["fence", shard, fence(, applied)]
+        shard, fence, *acknowledged = fields
+        return Fenced(shard, *(acknowledged or [{}]), fence)
+    if kind == "asset":  # ["asset", spec record]
+        (asset,) = fields
+        return AssetOpened(asset)
+    raise ValueError(f"unknown book journal record {kind!r}")
+
+
+def _registry_v1(raw: list) -> NamedTuple:
+    kind, *fields = raw
+    if kind == "user":  # ["user", username, key_hash, created_at]
+        return UserCreated(*fields)
+    if kind == "asset":  # ["asset", spec record]
+        return AssetDefined(*fields)
+    raise ValueError(f"unknown registry journal record {kind!r}")
+
+
+BOOK_RECORDS = RecordCodec((OrdersMatched, OrdersCancelled, Fenced, AssetOpened), _book_v1)
+REGISTRY_RECORDS = RecordCodec((UserCreated, AssetDefined), _registry_v1)
+
+
+class ShardRecordCodec:
+    """An account shard's records are engine events: version 1 was `encode_event`'s own form."""
+
+    @staticmethod
+    def encode(event: NamedTuple) -> list:
+        return [VERSION, *encode_event(event)]
+
+    @staticmethod
+    def settlement_applied(asset_id: str, sequence: int, encoded_events: list) -> list:
+        """The record of a `SettlementApplied`, from book events as the book encoded them."""
+        return [VERSION, "SettlementApplied", asset_id, sequence, encoded_events]
+
+    @staticmethod
+    def decode(raw: list) -> Any:
+        version, *event = raw
+        if type(version) is str:
+            return decode_event(raw)
+        if version != VERSION:
+            raise RecordVersionError(f"record version {version!r}; this code reads up to {VERSION}")
+        return decode_event(event)
+
+
+SHARD_RECORDS = ShardRecordCodec()
+
+
+def event_times(event: Any) -> list[int]:
+    """The timestamps of an engine event, and of the book events a settlement carries."""
+    inner = event.events if type(event) is SettlementApplied else (event,)
+    return [each.timestamp for each in inner if hasattr(each, "timestamp")]

@@ -1,0 +1,50 @@
+"""Orders at the edge: a request checked against its asset into a `PlaceOrder`, and a shard's
+`OrderOutcome` back into OrderData or the mapped error."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine import AssetSpec, OrderType, TimeInForce, check_order_shape
+from gateway.errors import ApiError
+from gateway.models.orders import OrderCreateRequest
+from gateway.runtime import Runtime
+from gateway.views import order_data
+from actors.messages import DUPLICATE, PLACED, OrderOutcome, PlaceOrder
+
+MAX_QUANTITY = Decimal(1_000_000)
+
+
+async def order_request(service: Runtime, username: str, body: OrderCreateRequest) -> tuple[AssetSpec, PlaceOrder]:
+    """Check an order against its asset's rules and build the shard's request."""
+    spec = await service.spec(body.asset_id)
+    if spec is None:
+        raise ApiError.rejected("UNKNOWN_ASSET", details=f"no asset {body.asset_id!r}")
+    order_type = OrderType(body.order_type.value)
+    time_in_force = TimeInForce(body.time_in_force.value if body.time_in_force
+                                else order_type.default_time_in_force)
+    misshapen = check_order_shape(order_type, time_in_force, bool(body.post_only), body.price is not None)
+    if misshapen is not None:
+        raise ApiError(422, misshapen.reason.value, misshapen.message)
+    if not body.quantity.is_finite() or body.quantity > MAX_QUANTITY:
+        raise ApiError(422, "INVALID_QUANTITY", "quantity must be greater than 0 and at most 1000000")
+    quantity = spec.to_lots(body.quantity)
+    price = None if order_type.is_market else spec.to_ticks(body.price)
+    return spec, PlaceOrder(username, spec.asset_id, order_type.value, time_in_force.value, bool(body.post_only),
+                            quantity, price, body.client_order_id, body.description)
+
+
+def outcome(result: OrderOutcome, spec: AssetSpec) -> dict:
+    """Turn a shard's answer to an order into OrderData, or raise the mapped error."""
+    if result.status == PLACED:
+        return order_data(result.order, spec)
+    if result.status == DUPLICATE:
+        raise ApiError.rejected("DUPLICATE_CLIENT_ORDER_ID", data=order_data(result.order, spec))
+    raise ApiError.rejected(result.reason)
+
+
+def parse_order_id(text: str) -> int:
+    """Order ids are decimal integers; anything else is simply not found."""
+    if not text.isascii() or not text.isdigit() or len(text) > 20:
+        raise ApiError.rejected("ORDER_NOT_FOUND")
+    return int(text)
