@@ -27,24 +27,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.client import ServiceClient  # noqa: E402
 from actors.config import ServiceConfig, shard_for  # noqa: E402
+from actors.messages import AdjustBalance, Batch, PlaceOrder  # noqa: E402
 from actors.remote import kill_actors, start_ray  # noqa: E402
 from engine import AssetSpec  # noqa: E402
+from engine.numbers import MONEY_UNITS_PER_USD  # noqa: E402
 from bench.machine import cpu_model, cpu_seconds  # noqa: E402
 
 ASSETS = ["AAA", "BBB"]
-USD_UNIT = 10**8
 
 
-def make_orders(rng: random.Random, users: list[str], count: int) -> list[tuple]:
+def make_orders(rng: random.Random, users: list[str], count: int) -> list[PlaceOrder]:
     orders = []
     for _ in range(count):
         side = rng.choice(("limit_buy", "limit_sell"))
         price = 10_000 + rng.randint(-20, 20)
-        orders.append((rng.choice(users), rng.choice(ASSETS), side, "gtc", False, rng.randint(1, 5), price, None, None))
+        orders.append(PlaceOrder(rng.choice(users), rng.choice(ASSETS), side, "gtc", False, rng.randint(1, 5), price,
+                                 None, None))
     return orders
 
 
-async def drive(client: ServiceClient, orders_by_shard: list[list[tuple]], batch: int, concurrency: int) -> tuple[float, list[float]]:
+async def drive(client: ServiceClient, orders_by_shard: list[list[PlaceOrder]], batch: int,
+                concurrency: int) -> tuple[float, list[float]]:
     """Send every order, `batch` per call, `concurrency` calls in flight; return seconds and call latencies."""
     calls = []
     for shard, orders in enumerate(orders_by_shard):
@@ -56,7 +59,7 @@ async def drive(client: ServiceClient, orders_by_shard: list[list[tuple]], batch
     async def worker():
         for shard, requests in queue:
             started = time.perf_counter()
-            results = await client.shards[shard].place_orders.remote(requests)
+            results = await client.shards[shard].place_orders.remote(Batch(requests))
             latencies.append(time.perf_counter() - started)
             assert len(results) == len(requests)
 
@@ -87,13 +90,13 @@ async def main() -> None:
     client = ServiceClient(config)
     await client.wait_ready()
     for asset_id in ASSETS:
-        await client.create_asset(AssetSpec.create(asset_id, "0.01", "1").to_record())
+        await client.create_asset(AssetSpec.create(asset_id, "0.01", "1"))
     users = [f"user{i}" for i in range(args.users)]
     for username in users:
         await client.create_user(username, f"hash-{username}", 0)
-        await client.adjust_balance("deposit", username, "USD", 10**9 * USD_UNIT)
+        await client.adjust_balance(AdjustBalance("deposit", username, "USD", 10**9 * MONEY_UNITS_PER_USD))
         for asset_id in ASSETS:
-            await client.adjust_balance("deposit", username, asset_id, 10**9)
+            await client.adjust_balance(AdjustBalance("deposit", username, asset_id, 10**9))
 
     pids = {"shards": [await shard.pid.remote() for shard in client.shards],
             "books": [await book.pid.remote() for book in client.books],
@@ -104,9 +107,9 @@ async def main() -> None:
     for repeat in range(args.repeats):
         for mode, count, batch in (("single", args.single_orders, 1), ("batched", args.orders, args.batch)):
             orders = make_orders(rng, users, count)
-            by_shard: list[list[tuple]] = [[] for _ in range(config.shard_count)]
+            by_shard: list[list[PlaceOrder]] = [[] for _ in range(config.shard_count)]
             for order in orders:
-                by_shard[shard_for(order[0], config.shard_count)].append(order)
+                by_shard[shard_for(order.username, config.shard_count)].append(order)
             before = {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}
             seconds, latencies = await drive(client, by_shard, batch, args.concurrency)
             after = {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}

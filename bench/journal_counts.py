@@ -16,16 +16,18 @@ since a replay decodes and applies those too. Snapshots are reported, not counte
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
+from actors.config import recorded_layout
+from actors.records import BOOK_RECORDS, REGISTRY_RECORDS, SHARD_RECORDS
+from engine.events import SettlementApplied, encoded_kind
 from journal import LmdbJournal
 
 
 def streams(data_dir: Path) -> list[str]:
     """The stream names of a data directory, in the layout it was created with."""
-    layout = json.loads((Path(data_dir) / "layout.json").read_text())
+    layout = recorded_layout(Path(data_dir))
     return (["registry"] + [f"shard-{index}" for index in range(layout["shard_count"])]
             + [f"book-{index}" for index in range(layout["book_actor_count"])])
 
@@ -36,26 +38,27 @@ def count_stream(path: Path, stream: str) -> dict:
     records = copies = 0
     journal = LmdbJournal(path, sync=False)
     try:
-        snapshot = journal.load_snapshot()
-        for _, record in journal.read(1):
+        snapshot_sequence, _ = journal.load_snapshot() or (None, None)
+        for _, raw in journal.read(1):
             records += 1
             if stream.startswith("shard-"):
-                kinds[record[0]] += 1
-                if record[0] == "SettlementApplied":
-                    copies += len(record[3])
+                event = SHARD_RECORDS.decode(raw)
+                kinds[type(event).__name__] += 1
+                if type(event) is SettlementApplied:
+                    copies += len(event.events)
             elif stream.startswith("book-"):
-                if record[0] in ("orders", "cancels"):  # ["orders", shard, fence, by_asset, ...], ["cancels", by_asset, ...]
-                    for _, events in record[3 if record[0] == "orders" else 1]:
-                        kinds.update(event[0] for event in events)
-                else:
-                    kinds[record[0]] += 1
+                record = BOOK_RECORDS.decode(raw)
+                groups = getattr(record, "events", None)
+                if groups is None:  # a fence or a new asset: one entry
+                    kinds[type(record).__name__] += 1
+                else:  # a batch of book events, counted by their own kinds
+                    kinds.update(encoded_kind(event) for _, events in groups for event in events)
             else:
-                kinds[record[0] if isinstance(record, list) and record and isinstance(record[0], str)
-                      else "entry"] += 1
+                kinds[type(REGISTRY_RECORDS.decode(raw)).__name__] += 1
     finally:
         journal.close()
     return {"stream": stream, "records": records, "events": sum(kinds.values()), "settlement_copies": copies,
-            "by_kind": dict(sorted(kinds.items())), "snapshot_sequence": snapshot[0] if snapshot else None}
+            "by_kind": dict(sorted(kinds.items())), "snapshot_sequence": snapshot_sequence}
 
 
 def count_events(data_dir: Path) -> dict:

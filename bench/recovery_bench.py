@@ -53,7 +53,6 @@ from bench.service_memory import ServiceProcesses  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recovery"
 ASSETS = assets_on_distinct_books("REC", 2)  # one per book actor, so that both books replay
-USD_UNIT = 10**8
 MID_TICKS = 10_000
 ACTORS = ("shard-", "book-", "registry")
 FIRST_ROUND_EVENTS_PER_ORDER = 4.0  # a guess for the first round; later rounds use what was measured
@@ -61,23 +60,27 @@ FIRST_ROUND_EVENTS_PER_ORDER = 4.0  # a guess for the first round; later rounds 
 
 # ---- producing the data (child process) ------------------------------------------------------------
 
-def random_request(rng: random.Random, users: list[str]) -> tuple:
-    """(username, asset_id, order_type, time_in_force, post_only, quantity, price, client_order_id, description)"""
+def random_request(rng: random.Random, users: list[str]):
+    """A market order now and then, limit orders around the mid otherwise (some ioc)."""
+    from actors.messages import PlaceOrder
+
     user, asset_id, draw = rng.choice(users), rng.choice(ASSETS), rng.random()
     if draw < 0.02:
-        return (user, asset_id, rng.choice(("market_buy", "market_sell")), "ioc", False, rng.randint(1, 5),
-                None, None, None)
+        return PlaceOrder(user, asset_id, rng.choice(("market_buy", "market_sell")), "ioc", False,
+                          rng.randint(1, 5), None, None, None)
     side = rng.choice(("limit_buy", "limit_sell"))
-    return (user, asset_id, side, "ioc" if draw < 0.12 else "gtc", False, rng.randint(1, 10),
-            MID_TICKS + rng.randint(-25, 25), None, None)
+    return PlaceOrder(user, asset_id, side, "ioc" if draw < 0.12 else "gtc", False, rng.randint(1, 10),
+                      MID_TICKS + rng.randint(-25, 25), None, None)
 
 
 async def produce(data_dir: Path, orders: int, users: int, batch: int, concurrency: int, seed: int) -> dict:
     """Place `orders` orders (and cancel some) through the actors; stop them; return what was done."""
     from actors.client import ServiceClient
     from actors.config import ServiceConfig, shard_for
+    from actors.messages import AdjustBalance, Batch, CancelOrder
     from actors.remote import kill_actors, start_ray
     from engine import AssetSpec
+    from engine.numbers import MONEY_UNITS_PER_USD
 
     config = ServiceConfig(data_dir=data_dir, namespace=f"recovery-bench-{os.getpid()}", sync=True)
     start_ray(data_dir, config.namespace)
@@ -86,17 +89,17 @@ async def produce(data_dir: Path, orders: int, users: int, batch: int, concurren
     names = [f"rec{index:05d}" for index in range(users)]
     if not await client.user_exists(names[0]):
         for asset_id in ASSETS:
-            await client.create_asset(AssetSpec.create(asset_id, "0.01", "1").to_record())
+            await client.create_asset(AssetSpec.create(asset_id, "0.01", "1"))
         for username in names:
             await client.create_user(username, f"hash-{username}", 0)
-            await client.adjust_balance("deposit", username, "USD", 10**9 * USD_UNIT)
+            await client.adjust_balance(AdjustBalance("deposit", username, "USD", 10**9 * MONEY_UNITS_PER_USD))
             for asset_id in ASSETS:
-                await client.adjust_balance("deposit", username, asset_id, 10**9)
+                await client.adjust_balance(AdjustBalance("deposit", username, asset_id, 10**9))
     rng = random.Random(seed)
-    by_shard: list[list[tuple]] = [[] for _ in range(config.shard_count)]
+    by_shard: list[list] = [[] for _ in range(config.shard_count)]
     for _ in range(orders):
         request = random_request(rng, names)
-        by_shard[shard_for(request[0], config.shard_count)].append(request)
+        by_shard[shard_for(request.username, config.shard_count)].append(request)
     calls = [(shard, requests[i:i + batch]) for shard, requests in enumerate(by_shard)
              for i in range(0, len(requests), batch)]
     rng.shuffle(calls)
@@ -105,21 +108,20 @@ async def produce(data_dir: Path, orders: int, users: int, batch: int, concurren
 
     async def worker() -> None:
         for shard, requests in pending:
-            results = await client.shards[shard].place_orders.remote(requests)
+            results = await client.shards[shard].place_orders.remote(Batch(requests))
             tally["placed"] += len(requests)
             resting = []
             for outcome in results:
-                if outcome[0] == "ok":
+                if outcome.ok:
                     tally["accepted"] += 1
-                    record = outcome[1]
-                    if record[12] in ("confirmed", "processing"):
-                        resting.append((record[1], record[0]))
+                    if outcome.order.status in ("confirmed", "processing"):
+                        resting.append(CancelOrder(outcome.order.username, outcome.order.order_id))
             # Cancel about a third of what rests, as traders do.
-            cancels = [entry for entry in resting if rng.random() < 0.33]
+            cancels = Batch(entry for entry in resting if rng.random() < 0.33)
             if cancels:
                 answers = await client.shards[shard].cancel_orders.remote(cancels)
                 tally["cancel_requests"] += len(cancels)
-                tally["cancelled"] += sum(1 for answer in answers if answer[0] == "ok")
+                tally["cancelled"] += sum(1 for answer in answers if answer.ok)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -134,3 +134,8 @@ def event_owners(event: Any) -> tuple[str, ...]:
     if type(event) is TradeExecuted:
         return event.taker_owner, event.maker_owner
     return (event.owner,)
+
+
+def encoded_kind(encoded: list[Any]) -> str:
+    """The kind of an event as `encode_event` made it, without decoding it."""
+    return encoded[0]
