@@ -1,11 +1,13 @@
 """The HTTP load generator of `http_bench.py`: one process, uvloop, raw keep-alive connections.
 
 It reads a JSON spec on stdin (target, users and assets, single orders or batches, closed or open loop,
-warmup and duration), builds its requests before timing starts, prints `WINDOW <from> <to>` (its measured
-window on the monotonic clock) as soon as it has connected, drives the target over raw asyncio connections
-parsed with httptools (no HTTP client library, so it stays cheap), and writes its tally — sorted latencies,
-HTTP statuses, order outcomes, its own CPU time — as JSON on stdout. `http_bench.py --generator` runs
-`_generator_main`.
+warmup and duration, and `result_path`), builds its requests before timing starts, prints
+`WINDOW <from> <to>` (its measured window on the monotonic clock) on stdout as soon as it has connected,
+drives the target over raw asyncio connections parsed with httptools (no HTTP client library, so it stays
+cheap), and at the end writes its tally — sorted latencies, HTTP statuses, order outcomes, its own CPU
+time — as one JSON object to the file named by the spec's `result_path`, which `http_bench.run_generator`
+creates, reads and deletes. Stdout carries only the WINDOW line: a tally there could be garbled by
+anything else the process prints. `http_bench.py --generator` runs `_generator_main`.
 """
 
 from __future__ import annotations
