@@ -202,6 +202,7 @@ def print_conditions(run: Run) -> None:
     """The machine, the service's settings, the generator and the phases, before any figure."""
     arguments, info = run.arguments, conditions()
     print("HTTP benchmark: order service vs no-op FastAPI baseline, one run", flush=True)
+    # The load average as a list, as earlier runs printed it.
     print(f"  cpu: {info['cpu']}, {info['cores']} cores; python {info['python']}; kernel {info['kernel']}; "
           f"load average before the phases {load_average().split()}")
     print(f"  service: fsync {'off' if arguments.no_sync else 'on'}, "

@@ -1,4 +1,8 @@
-"""What the benchmarks report about the machine they ran on."""
+"""What the benchmarks report about the machine they ran on.
+
+The processor's model comes from /proc/cpuinfo: psutil does not name it. A process's CPU time is a
+process lookup (`bench.processes`), importable from here too because actors_bench.py imports it here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import os
 import platform
 from pathlib import Path
 
-# actors_bench.py imports a process's CPU time from here; it lives with the other process lookups.
 from bench.processes import cpu_seconds  # noqa: F401
 
 
