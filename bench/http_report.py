@@ -180,7 +180,7 @@ def _print_outcomes(runs: dict[str, list[dict]]) -> None:
 def _print_machine(runs: dict[str, list[dict]]) -> None:
     busy = [run["cpu"].get("machine", 0) for name in runs for run in runs[name] if run["cpu"]]
     if busy:
-        # As the list /proc/loadavg's fields made, so that this line reads as it did in earlier runs.
+        # A list of strings, as earlier runs printed the fields of /proc/loadavg.
         print(f"  whole machine busy during the measured windows: median {statistics.median(busy):.2f} of "
               f"{os.cpu_count()} cores (every process on the host, ours and others'); "
               f"load average at the end {load_average().split()}")
