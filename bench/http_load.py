@@ -1,22 +1,37 @@
 """The HTTP load generator of `http_bench.py`: one process, uvloop, raw keep-alive connections.
 
 It reads a JSON spec on stdin (target, users and assets, single orders or batches, closed or open loop,
-warmup and duration), builds its requests before timing starts, prints `WINDOW <from> <to>` (its measured
-window on the monotonic clock) as soon as it has connected, drives the target over raw asyncio connections
-parsed with httptools (no HTTP client library, so it stays cheap), and writes its tally — sorted latencies,
-HTTP statuses, order outcomes, its own CPU time — as JSON on stdout. `http_bench.py --generator` runs
-`_generator_main`.
+warmup and duration, and `result_path`), builds its requests before timing starts, prints
+`WINDOW <from> <to>` (its measured window on the monotonic clock) on stdout as soon as it has connected,
+drives the target over raw asyncio connections parsed with httptools (no HTTP client library, so it stays
+cheap), and at the end writes its tally — sorted latencies, HTTP statuses, order outcomes, its own CPU
+time — as one JSON object to the file named by the spec's `result_path`. Stdout carries only the WINDOW
+line: a tally there could be garbled by anything else the process prints.
+
+`run_generator`, the other side, starts the generator (`http_bench.py --generator` runs `_generator_main`),
+creates the result file, samples the server's CPU inside the WINDOW, then reads the tally and deletes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.load_setup import LOT, MAX_LOTS, MID, TICK, random_order
+
+if TYPE_CHECKING:
+    from bench.http_measure import CpuMeter, Profiler
+
+# The script whose `--generator` flag runs `_generator_main` in a fresh process.
+HTTP_BENCH = Path(__file__).resolve().parent / "http_bench.py"
 
 
 class _Connection:
@@ -320,3 +335,44 @@ def _generator_main() -> None:
     result = uvloop.run(_generate(spec))
     with open(spec["result_path"], "w") as handle:
         json.dump(result, handle)
+
+
+def run_generator(spec: dict, meter: CpuMeter | None = None, profiler: Profiler | None = None,
+                  label: str = "", profile_kinds: tuple[str, ...] = ()) -> tuple[dict, dict | None]:
+    """Run one generator process for one phase; return its tally and the CPU use inside its measured window."""
+    # The tally goes through a file: stdout carries the WINDOW line, and nothing else may mix into it.
+    with tempfile.NamedTemporaryFile(prefix="generator-", suffix=".json", delete=False) as handle:
+        spec = dict(spec, result_path=handle.name)
+    process = subprocess.Popen([sys.executable, str(HTTP_BENCH), "--generator"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    usage = None
+    if meter is not None:
+        meter.watch(process.pid, "generator")
+    try:
+        process.stdin.write(json.dumps(spec).encode())
+        process.stdin.close()
+        line = process.stdout.readline().decode()
+        if line.startswith("WINDOW") and meter is not None:
+            measure_from, measure_to = (float(value) for value in line.split()[1:])
+            time.sleep(max(0.0, measure_from - time.monotonic()))
+            before = meter.sample()
+            recording = (profiler.start(label, meter, measure_to - time.monotonic(), profile_kinds)
+                         if profiler and profile_kinds else None)
+            time.sleep(max(0.0, measure_to - time.monotonic()))
+            usage = meter.usage(before, meter.sample())
+            if recording:
+                profiler.finish(recording)
+        process.stdout.read()  # to its end: the generator exits once its tally is written
+        process.wait(timeout=spec["warmup"] + spec["duration"] + spec["timeout"] + 120)
+    finally:
+        if meter is not None:
+            meter.pids.pop(process.pid, None)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"the generator failed:\n{process.stderr.read().decode(errors='replace')[-3000:]}")
+    try:
+        return json.loads(Path(spec["result_path"]).read_text()), usage
+    finally:
+        os.unlink(spec["result_path"])

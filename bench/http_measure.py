@@ -1,31 +1,20 @@
 """What the server side of an `http_bench.py` phase costs: CPU use per kind of process, and py-spy profiles.
 
 `CpuMeter` finds the service's processes (the gateway and its Ray processes, by the service's data dir in
-their environment) plus the fixed processes it is told to watch, and turns two samples of their CPU time
-(and of the whole machine's, from /proc/stat) into cores used per kind of process. `Profiler` runs py-spy on
-chosen kinds of process during a phase's measured window and prints where their GIL-holding samples went.
+their environment; `bench.processes`) plus the fixed processes it is told to watch, and turns two samples
+of their CPU time (and of the whole machine's) into cores used per kind of process. `Profiler` runs py-spy
+on chosen kinds of process during a phase's measured window and prints where their GIL-holding samples went.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench.load_setup import ServiceProcess
-from bench.machine import cpu_seconds
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (every process, ours or not) since boot."""
-    with open("/proc/stat") as stat:
-        values = [int(value) for value in stat.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / CLOCK_TICKS
+from bench.processes import command_line, cpu_seconds, machine_busy_seconds, service_processes
 
 
 class CpuMeter:
@@ -34,26 +23,20 @@ class CpuMeter:
 
     def __init__(self, service: ServiceProcess) -> None:
         self.service = service
-        self.marker = f"ORDER_SERVICE_DATA_DIR={service.data_dir}".encode()
         self.pids: dict[int, str] = {}
 
     def watch(self, pid: int, label: str) -> None:
         self.pids[pid] = label
 
     def _discover(self) -> None:
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) in self.pids:
+        for process in service_processes(self.service.data_dir):
+            if process.pid in self.pids:
                 continue
-            try:
-                with open(f"/proc/{name}/environ", "rb") as environ:
-                    if self.marker not in environ.read().split(b"\0"):
-                        continue
-                with open(f"/proc/{name}/cmdline", "rb") as cmdline:
-                    command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
+            command = command_line(process)
+            if command is None:
                 continue
-            pid = int(name)
-            self.pids[pid] = "gateway" if pid == self.service.process.pid else _process_kind(command)
+            is_gateway = process.pid == self.service.process.pid
+            self.pids[process.pid] = "gateway" if is_gateway else _process_kind(command)
 
     def sample(self) -> dict:
         self._discover()
@@ -171,7 +154,6 @@ def _short(frame: str) -> str:
             head, _, tail = frame.partition("(")
             return f"{head}({tail.split(marker, 1)[1]}" if marker in tail else frame
     return frame
-
 
 
 def _process_kind(command: str) -> str:

@@ -27,9 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_bench import free_port, run_generator, summarize  # noqa: E402
+from bench.http_load import run_generator  # noqa: E402
+from bench.http_report import summarize  # noqa: E402
+from bench.load_setup import ServiceProcess, conditions, create_population, free_port  # noqa: E402
 from bench.targets import start_peer, stop_process  # noqa: E402
-from bench.load_setup import ServiceProcess, conditions, create_population  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TARGETS = ("service", "matching-engine")

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import psutil
+
 from bench.machine import cpu_model
+from bench.processes import service_processes
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -148,27 +151,12 @@ class ServiceProcess:
                 pass
             self.process.wait(timeout=10)
             # Ray workers of this run that left the group carry our data dir in their environment.
-            for pid in _processes_with_environment(f"ORDER_SERVICE_DATA_DIR={self.data_dir}"):
+            for process in service_processes(self.data_dir):
                 try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
+                    process.kill()
+                except psutil.NoSuchProcess:
                     pass
             return self.process.returncode
-
-
-def _processes_with_environment(entry: str) -> list[int]:
-    wanted = entry.encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as environ:
-                if wanted in environ.read().split(b"\0"):
-                    found.append(int(name))
-        except OSError:
-            continue
-    return found
 
 
 # ---- population ----------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""What the benchmarks report about the machine they ran on."""
+"""What the benchmarks report about the machine they ran on.
+
+The processor's model comes from /proc/cpuinfo: psutil does not name it. A process's CPU time is a
+process lookup (`bench.processes`), importable from here too because actors_bench.py imports it here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import os
 import platform
 from pathlib import Path
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from bench.processes import cpu_seconds  # noqa: F401
 
 
 def cpu_model() -> str:
@@ -21,16 +25,8 @@ def cpu_model() -> str:
 
 
 def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg writes them."""
     try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
     except OSError:
         return "unknown"
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far, or None if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS

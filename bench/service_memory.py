@@ -1,22 +1,25 @@
-"""The memory of every process of a running service, by role, read from /proc.
+"""The memory of every process of a running service, by role.
 
 A service's processes are the gateway (the `order-service serve` process) and everything its Ray
-started, which all carry the service's `ORDER_SERVICE_DATA_DIR` in their environment (as in
-`http_measure.CpuMeter`). Each gets a role: an actor by the journal it holds open
-(`shard-0`, `book-1`, `registry`: the stream's LMDB file among its open files, which names the
-stream exactly, unlike the process title `ray::AccountShardActor`), Ray's own processes by their
-command line (`raylet`, `gcs_server`, `dashboard`, ...), idle Ray workers as `idle worker <pid>`.
+started, which all carry the service's `ORDER_SERVICE_DATA_DIR` in their environment (found by
+`bench.processes.service_processes`, as in `http_measure.CpuMeter`). Each gets a role: an actor by
+the journal it holds open (`shard-0`, `book-1`, `registry`: the stream's LMDB file among its open
+files, which names the stream exactly, unlike the process title `ray::AccountShardActor`), Ray's own
+processes by their command line (`raylet`, `gcs_server`, `dashboard`, ...), idle Ray workers as
+`idle worker <pid>`.
 
-Figures per process, in KiB, from /proc/<pid>/status: `VmRSS` (resident), split into `RssAnon`
-(private heap and stacks: where a leak shows), `RssFile` (mapped files: the LMDB journal pages an
-actor has read or looked up, which the kernel may drop at any time) and `RssShmem` (shared memory:
-Ray's object store); and `VmHWM`, the peak resident size.
+Figures per process, in KiB: `VmRSS` (resident, from psutil), split into `RssAnon` (private heap and
+stacks: where a leak shows), `RssFile` (mapped files: the LMDB journal pages an actor has read or
+looked up, which the kernel may drop at any time) and `RssShmem` (shared memory: Ray's object
+store); and `VmHWM`, the peak resident size. psutil has no names for the last four; they come from
+`/proc/<pid>/status` through `bench.processes.status_memory_kib`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from bench.processes import command_line, open_paths, resident_kib, service_processes, status_memory_kib
 
 FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM")
 
@@ -32,31 +35,18 @@ _RAY_ROLES = (
 
 def read_memory(pid: int) -> dict[str, int] | None:
     """The memory figures of one process in KiB, or None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
+    resident = resident_kib(pid)
+    split = status_memory_kib(pid)
+    if resident is None or split is None:
         return None
-    figures = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name in FIELDS:
-            figures[name] = int(value.split()[0])
-    return figures
+    return {"VmRSS": resident, **split}
 
 
 def _journal_stream(pid: int, journals: str) -> str | None:
     """The stream whose journal this process holds open, if any."""
-    try:
-        descriptors = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return None
-    for descriptor in descriptors:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{descriptor}")
-        except OSError:
-            continue
-        if target.startswith(journals) and target.endswith("/data.mdb"):
-            return target[len(journals):].split("/", 1)[0]
+    for path in open_paths(pid):
+        if path.startswith(journals) and path.endswith("/data.mdb"):
+            return path[len(journals):].split("/", 1)[0]
     return None
 
 
@@ -71,25 +61,17 @@ class ServiceProcesses:
     """Finds a service's processes by its data dir and samples their memory by role."""
 
     def __init__(self, data_dir: Path, gateway_pid: int) -> None:
-        self.data_dir = Path(data_dir).resolve()
-        self.marker = f"ORDER_SERVICE_DATA_DIR={data_dir}".encode()
-        self.journals = str(self.data_dir / "journals") + "/"
+        self.data_dir = Path(data_dir)
+        self.journals = str(self.data_dir.resolve() / "journals") + "/"
         self.gateway_pid = gateway_pid
 
     def roles(self) -> dict[str, int]:
         """{role: pid} for every live process of the service."""
         found: dict[str, int] = {}
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            pid = int(name)
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as environ:
-                    if self.marker not in environ.read().split(b"\0"):
-                        continue
-                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                    command = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            except OSError:
+        for process in service_processes(self.data_dir):
+            pid = process.pid
+            command = command_line(process)
+            if command is None:
                 continue
             if pid == self.gateway_pid:
                 role = "gateway"

@@ -36,13 +36,14 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -171,12 +172,12 @@ def ray_log_dir(memory: dict) -> Path | None:
     if not entry:
         return None
     try:
-        command = Path(f"/proc/{entry['pid']}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        arguments = psutil.Process(entry["pid"]).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    for part in command:
-        if part.startswith(b"--log_dir="):
-            return Path(part.split(b"=", 1)[1].decode())
+    for argument in arguments:
+        if argument.startswith("--log_dir="):
+            return Path(argument.split("=", 1)[1])
     return None
 
 
@@ -207,8 +208,8 @@ def leftover_processes(watcher: ServiceProcesses, patience: float = 15.0) -> lis
         time.sleep(0.5)
     for pid in left.values():
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+            psutil.Process(pid).kill()
+        except psutil.NoSuchProcess:
             pass
     return [f"{role} ({pid})" for role, pid in left.items()]
 
@@ -228,16 +229,16 @@ def _state_per_order_main(data_dir: Path) -> None:
 
     from actors.offline import layout_config
     from actors.shard_actor import AccountShardActor
-    from bench.service_memory import read_memory
+    from bench.processes import status_memory_kib
 
     config = layout_config(data_dir)
     growth = orders = transactions = 0
     for index in range(config.shard_count):
         gc.collect()
-        before = read_memory(os.getpid())["RssAnon"]
+        before = status_memory_kib(os.getpid())["RssAnon"]
         shard = AccountShardActor(config, index)
         gc.collect()
-        growth += (read_memory(os.getpid())["RssAnon"] - before) * KIB
+        growth += (status_memory_kib(os.getpid())["RssAnon"] - before) * KIB
         orders += len(shard.accounts.orders)
         transactions += sum(len(entries) for per_user in shard.accounts.transactions.values()
                             for entries in per_user.values())
