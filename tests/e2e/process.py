@@ -135,6 +135,16 @@ class ServiceProcess:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=deadline)
 
+    def stop(self, stop_signal: signal.Signals, whole_group: bool, deadline: float = STOP_DEADLINE) -> tuple[int, float]:
+        """Send a stop signal to the service process or its whole group; return (exit code, seconds to exit)."""
+        sent_at = time.monotonic()
+        if whole_group:
+            os.killpg(self.process.pid, stop_signal)
+        else:
+            self.process.send_signal(stop_signal)
+        exit_code = self.process.wait(timeout=deadline)
+        return exit_code, time.monotonic() - sent_at
+
     def kill_group(self) -> None:
         """SIGKILL the whole process group of the current run and reap the leader."""
         if self.process is None:
