@@ -14,7 +14,6 @@ import hashlib
 import logging
 import time
 
-import psutil
 import ray
 
 from actors.client import ServiceClient
@@ -143,11 +142,14 @@ def _stop_local_ray() -> None:
     last, with `ray.shutdown`: the driver says goodbye to it, and without it waits
     seconds for time-outs.
     """
-    processes = [process for process in psutil.Process().children(recursive=True)
-                 if _running(process) and process.name() != "gcs_server"]
-    for process in processes:
+    import psutil  # Ray's own copy (ray/thirdparty_files), on the path once ray is imported
+
+    processes = []
+    for process in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
+            if process.name() != "gcs_server":
+                process.kill()
+                processes.append(process)
     deadline = time.monotonic() + KILL_WAIT_SECONDS
     while (alive := [process for process in processes if _running(process)]) and time.monotonic() < deadline:
         psutil.wait_procs(alive, timeout=0.05)
@@ -156,8 +158,10 @@ def _stop_local_ray() -> None:
     ray.shutdown()
 
 
-def _running(process: psutil.Process) -> bool:
+def _running(process) -> bool:
     """Whether a process still runs: a killed one whose parent has not reaped it yet does not."""
+    import psutil
+
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
