@@ -13,14 +13,20 @@ restarted service answers 201 (it was never applied) or 409 with the earlier
 order (it was). Then the invariants of `tests.chaos.checks` hold: nothing is
 half-applied. The time from the signal to the exit is printed, not asserted.
 
-`make run` is stopped the same way: its recipe execs the service, so the
-signal reaches the service directly; make waits for it and then ends by the
-signal it got, as make does.
+The group paths start the service as deploy/order-service.service's
+ExecStart does (the console script itself, in its own session) and send what
+systemd's default KillMode sends. `make run` is stopped the same way: its
+recipe execs the service, so the signal reaches the service directly; make
+waits for it and then ends by the signal it got, as make does. The deploy
+files are checked to run the console script directly, and the unit to give a
+stop more time than any stop measured here.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import signal
 import subprocess
 import threading
@@ -39,6 +45,9 @@ CLIENTS = 4
 # How many answers the clients get before the stop signal.
 ANSWERS_BEFORE_STOP = (20, 80)
 VERIFY_DEADLINE = 120.0
+# What the issue asks a stop to take at most; the unit must give it more.
+STOP_BOUND_SECONDS = 10.0
+DEPLOY = REPOSITORY / "deploy"
 
 PATHS = [(stop_signal, whole_group, under_load)
          for stop_signal in (signal.SIGTERM, signal.SIGINT)
@@ -46,6 +55,7 @@ PATHS = [(stop_signal, whole_group, under_load)
          for under_load in (False, True)]
 
 stop_times: list[str] = []
+measured_seconds: list[float] = []
 
 
 def _path_name(stop_signal: signal.Signals, whole_group: bool, under_load: bool) -> str:
@@ -187,6 +197,7 @@ def test_stop_exits_0_leaves_no_process_and_loses_nothing_acknowledged(
     line = (f"{_path_name(stop_signal, whole_group, under_load)}: exit {exit_code} in {seconds:.2f}s"
             + (f", {len(outcomes.unanswered)} orders unanswered" if under_load else ""))
     stop_times.append(line)
+    measured_seconds.append(seconds)
     with capsys.disabled():
         print(f"\n  stop: {line}")
 
@@ -227,3 +238,21 @@ def test_make_run_stopped_by_sigterm_to_its_process_group_stops_the_service_clea
         assert left_behind == [], f"processes of the service still running after make exited: {left_behind}"
     finally:
         service.cleanup()
+
+
+def test_deploy_files_run_the_console_script_directly_and_give_a_stop_enough_time():
+    unit = (DEPLOY / "order-service.service").read_text()
+    settings = dict(re.findall(r"^(\w+)=(.*)$", unit, flags=re.MULTILINE))
+    program, *arguments = settings["ExecStart"].split()
+    assert program.endswith("/bin/order-service") and arguments == ["serve"], settings["ExecStart"]
+    assert not re.search(r"\b(sh|bash|make)\b", settings["ExecStart"]), settings["ExecStart"]
+    assert "KillMode" not in settings, "the unit keeps systemd's default KillMode (control-group)"
+    assert settings["EnvironmentFile"] and "ORDER_SERVICE_ADMIN_TOKEN=" in (DEPLOY / "order-service.env").read_text()
+    longest = max([STOP_BOUND_SECONDS, *measured_seconds])
+    assert float(settings["TimeoutStopSec"]) > longest, (settings["TimeoutStopSec"], longest)
+
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    entrypoint = re.search(r"^ENTRYPOINT (.*)$", dockerfile, flags=re.MULTILINE).group(1)
+    command = re.search(r"^CMD (.*)$", dockerfile, flags=re.MULTILINE).group(1)
+    # Exec form (a JSON array): the gateway is PID 1, with no shell to swallow the stop signal.
+    assert json.loads(entrypoint) + json.loads(command) == ["order-service", "serve"], (entrypoint, command)
