@@ -1,25 +1,27 @@
 """A stop by SIGTERM or SIGINT, to the gateway alone or to its whole process group, idle and under load.
 
-A group signal is what a terminal's Ctrl-C, `kill -TERM -PGID` and systemd's
-default `KillMode=control-group` send: every process of the service gets it,
-Ray's own included. One service on one data directory is stopped eight ways in
-turn and started again after each stop. Every stop must end in exit status 0
-with no process of the service left behind, and `order-service verify` must
-pass on the data it left. Under load, clients keep placing and cancelling
-orders through the stop; after the restart every order acknowledged before the
-stop is there as it was told or later, and every order whose answer never came
-(the connection closed, or 503) is retried with its `client_order_id`: the
-restarted service answers 201 (it was never applied) or 409 with the earlier
-order (it was). Then the invariants of `tests.chaos.checks` hold: nothing is
-half-applied. The time from the signal to the exit is printed, not asserted.
+A group signal is what a terminal's Ctrl-C and `kill -TERM -PGID` send: every
+process in the group gets it, Ray's own included. systemd's default
+`KillMode=control-group` goes further and signals every process of the unit's
+cgroup, whatever its group. One service on one data directory is stopped in
+turn each of the eight ways (signal x target x idle or under load), and once by
+SIGTERM to every process of the service at once, under load; it is started
+again after each stop. Every stop must end in exit status 0 with no process of
+the service left behind, and `order-service verify` must pass on the data it
+left. Under load, clients keep placing and cancelling orders through the stop;
+after the restart every order acknowledged before the stop is there as it was
+told or later, and every order whose answer never came (the connection closed,
+or 503) is retried with its `client_order_id`: the restarted service answers
+201 (it was never applied) or 409 with the earlier order (it was). Then the
+invariants of `tests.chaos.checks` hold: nothing is half-applied. The time
+from the signal to the exit is printed, not asserted.
 
-The group paths start the service as deploy/order-service.service's
-ExecStart does (the console script itself, in its own session) and send what
-systemd's default KillMode sends. `make run` is stopped the same way: its
-recipe execs the service, so the signal reaches the service directly; make
-waits for it and then ends by the signal it got, as make does. The deploy
-files are checked to run the console script directly, and the unit to give a
-stop more time than any stop measured here.
+The service runs as deploy/order-service.service's ExecStart runs it (the
+console script itself, here in its own session). `make run` is stopped by
+SIGTERM to its group too: its recipe execs the service, so the signal reaches
+the service directly; make waits for it and then ends by the signal it got, as
+make does. The deploy files are checked to run the console script directly,
+and the unit to give a stop more time than any stop measured here.
 """
 
 from __future__ import annotations
@@ -49,18 +51,20 @@ VERIFY_DEADLINE = 120.0
 STOP_BOUND_SECONDS = 10.0
 DEPLOY = REPOSITORY / "deploy"
 
-PATHS = [(stop_signal, whole_group, under_load)
-         for stop_signal in (signal.SIGTERM, signal.SIGINT)
-         for whole_group in (True, False)
-         for under_load in (False, True)]
+TARGETS = {"group": "the process group", "process": "the gateway alone",
+           "all": "every process of the service (systemd's control-group)"}
+PATHS = [*((stop_signal, target, under_load)
+           for stop_signal in (signal.SIGTERM, signal.SIGINT)
+           for target in ("group", "process")
+           for under_load in (False, True)),
+         (signal.SIGTERM, "all", True)]
 
 stop_times: list[str] = []
 measured_seconds: list[float] = []
 
 
-def _path_name(stop_signal: signal.Signals, whole_group: bool, under_load: bool) -> str:
-    return (f"{stop_signal.name} to the {'process group' if whole_group else 'gateway alone'}, "
-            f"{'under load' if under_load else 'idle'}")
+def _path_name(stop_signal: signal.Signals, target: str, under_load: bool) -> str:
+    return f"{stop_signal.name} to {TARGETS[target]}, {'under load' if under_load else 'idle'}"
 
 
 @dataclass
@@ -168,16 +172,17 @@ def _verify(service: ServiceProcess) -> subprocess.CompletedProcess:
                           timeout=VERIFY_DEADLINE)
 
 
-@pytest.mark.parametrize(("stop_signal", "whole_group", "under_load"), PATHS,
-                         ids=[_path_name(*path).replace(" ", "_").replace(",", "") for path in PATHS])
+@pytest.mark.parametrize(("stop_signal", "target", "under_load"), PATHS,
+                         ids=[f"{stop_signal.name}-{target}-{'load' if load else 'idle'}"
+                              for stop_signal, target, load in PATHS])
 def test_stop_exits_0_leaves_no_process_and_loses_nothing_acknowledged(
-        stopped: Stopped, stop_signal: signal.Signals, whole_group: bool, under_load: bool, capsys):
+        stopped: Stopped, stop_signal: signal.Signals, target: str, under_load: bool, capsys):
     service, api, market, acknowledged = stopped.service, stopped.api, stopped.market, stopped.acknowledged
     if service.process.poll() is not None:  # an earlier path failed after its stop
         service.start()
     outcomes = Outcomes()
     halt = threading.Event()
-    rng = random.Random(f"{stop_signal.name}{whole_group}{under_load}")
+    rng = random.Random(f"{stop_signal.name}{target}{under_load}")
     clients = [threading.Thread(target=_client_loop, args=(service.base_url, market, rng.random(), acknowledged,
                                                            outcomes, halt))
                for _ in range(CLIENTS if under_load else 0)]
@@ -187,14 +192,14 @@ def test_stop_exits_0_leaves_no_process_and_loses_nothing_acknowledged(
         if under_load:
             assert acknowledged.wait_for(acknowledged.answers + rng.randint(*ANSWERS_BEFORE_STOP)), \
                 f"too few answers before the stop: {outcomes.problems[:5]}"
-        exit_code, seconds = service.stop(stop_signal, whole_group)
+        exit_code, seconds = service.stop(stop_signal, target)
     finally:
         halt.set()
         for client in clients:
             client.join(timeout=60)
     left_behind = processes_with_environment(service.marker)
     verified = _verify(service)
-    line = (f"{_path_name(stop_signal, whole_group, under_load)}: exit {exit_code} in {seconds:.2f}s"
+    line = (f"{_path_name(stop_signal, target, under_load)}: exit {exit_code} in {seconds:.2f}s"
             + (f", {len(outcomes.unanswered)} orders unanswered" if under_load else ""))
     stop_times.append(line)
     measured_seconds.append(seconds)
@@ -224,11 +229,12 @@ def test_make_run_stopped_by_sigterm_to_its_process_group_stops_the_service_clea
                                                env=service.environment(), stdin=subprocess.DEVNULL, stdout=log,
                                                stderr=subprocess.STDOUT, start_new_session=True)
         service.wait_ready()
-        exit_code, seconds = service.stop(signal.SIGTERM, whole_group=True)
+        exit_code, seconds = service.stop(signal.SIGTERM, "group")
         left_behind = processes_with_environment(service.marker)
         output = log_path.read_text(errors="replace")
         line = f"make run, SIGTERM to its process group: make ended with {exit_code} in {seconds:.2f}s"
         stop_times.append(line)
+        measured_seconds.append(seconds)
         with capsys.disabled():
             print(f"\n  stop: {line}")
         # make waits for the service it ran, then dies by the signal it was sent itself.
