@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# exec: the service replaces the recipe's shell, so make's signals reach it directly.
 run: $(STAMP)
-	$(VENV)/bin/order-service serve
+	exec $(VENV)/bin/order-service serve
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -8,12 +8,21 @@ its caller, who retries it idempotently (`max_task_retries=0`). Ray does not
 record their calls as task events (`enable_task_events=False`, as Ray Serve
 does for its replicas): the GCS keeps up to 100,000 such records, ~4 KB each,
 which the soak saw as gcs_server growing by ~0.75 MiB/s under steady load.
+
+A local Ray started here is the gateway's to stop. Its processes (gcs_server,
+raylet, the actors' workers) start with SIGTERM and SIGINT blocked, as Ray
+itself already starts them with SIGINT blocked: a stop signal sent to the
+whole process group, or to every process of a systemd unit, then reaches only
+the gateway, which flushes the journals through the actors, stops them and
+then Ray. SIGKILL is not blocked, so `kill -9` of the group is still a crash.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import ray
@@ -57,7 +66,22 @@ def start_ray(data_dir: Path, namespace: str, num_cpus: int | None = None) -> No
         # Ray starts workers at nice 15, below the gateway: under load the actors that hold
         # every order would then wait behind the HTTP front. They serve at normal priority.
         os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 2, **options)
+        with _stop_signals_blocked():
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 2, **options)
+
+
+@contextmanager
+def _stop_signals_blocked():
+    """Block SIGTERM and SIGINT in this thread meanwhile: processes started here inherit the mask.
+
+    A signal that arrives meanwhile stays pending and is delivered when the block ends.
+    """
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def create_actors(config: ServiceConfig) -> tuple:

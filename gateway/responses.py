@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -14,16 +15,16 @@ def utc_now_iso() -> str:
     return iso_from_micros(time.time_ns() // 1000)
 
 
-_second_cache: list = [None, ""]  # [epoch second, its "YYYY-MM-DDTHH:MM:SS"]: most timestamps share one
+@lru_cache(maxsize=4)
+def _second_text(seconds: int) -> str:
+    """"YYYY-MM-DDTHH:MM:SS" of an epoch second: most timestamps in one answer share one."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def iso_from_micros(micros: int) -> str:
     """Render microseconds since the epoch as ISO-8601 UTC, always with six decimals."""
     seconds, fraction = divmod(micros, 1_000_000)
-    if _second_cache[0] != seconds:
-        _second_cache[1] = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        _second_cache[0] = seconds
-    return f"{_second_cache[1]}.{fraction:06d}Z"
+    return f"{_second_text(seconds)}.{fraction:06d}Z"
 
 
 def envelope_response(status: int, success: bool, message: str, data: Any, *, error: dict | None = None,

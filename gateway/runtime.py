@@ -8,6 +8,7 @@ processes over the same actors stay correct.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import logging
@@ -21,6 +22,11 @@ from engine import AssetSpec
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Bounds on the steps of a stop, which must end well within a supervisor's stop timeout.
+FLUSH_TIMEOUT_SECONDS = 5.0
+KILL_WAIT_SECONDS = 2.0
+
 
 def hash_key(token: str) -> str:
     """Hash an API key for storage and lookup (the keys are long and random)."""
@@ -100,14 +106,61 @@ class Runtime:
         return username
 
     async def close(self) -> None:
-        """Flush every journal and stop the actors (when this process started Ray)."""
+        """Flush every journal; when this process started Ray, stop the actors and Ray too.
+
+        On someone else's cluster (RAY_ADDRESS) the detached actors serve on and only
+        this driver leaves.
+        """
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()
-        if self.client is not None and self.owns_ray:
-            try:
-                await asyncio.wait_for(self.client.flush(), timeout=10)
-            except Exception:
-                log.warning("could not flush every journal before stopping", exc_info=True)
-            kill_actors(self.config)
-        if self.owns_ray and ray.is_initialized():
+        flushed = self.client is not None and await self._flush()
+        if not self.owns_ray:
             ray.shutdown()
+            return
+        if flushed:
+            # The GCS answered moments ago; asking it with no answer would block for a minute.
+            kill_actors(self.config)
+        _stop_local_ray()
+
+    async def _flush(self) -> bool:
+        try:
+            await asyncio.wait_for(self.client.flush(), timeout=FLUSH_TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("could not flush every journal before stopping", exc_info=True)
+            return False
+        return True
+
+
+def _stop_local_ray() -> None:
+    """Kill every process of the Ray this process started, wait until they are gone, and leave it.
+
+    Ray's own shutdown asks each process in turn to stop with SIGTERM and waits a
+    second for it, but they run with SIGTERM blocked (see actors.remote), and once
+    the journals are flushed nothing of theirs needs a graceful end. The GCS goes
+    last, with `ray.shutdown`: the driver says goodbye to it, and without it waits
+    seconds for time-outs.
+    """
+    import psutil
+
+    processes = []
+    for process in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.name() != "gcs_server":
+                process.kill()
+                processes.append(process)
+    deadline = time.monotonic() + KILL_WAIT_SECONDS
+    while (alive := [process for process in processes if _running(process)]) and time.monotonic() < deadline:
+        psutil.wait_procs(alive, timeout=0.05)
+    if alive:
+        log.warning("Ray processes still running after SIGKILL: %s", [process.pid for process in alive])
+    ray.shutdown()
+
+
+def _running(process) -> bool:
+    """Whether a process still runs: a killed one whose parent has not reaped it yet does not."""
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

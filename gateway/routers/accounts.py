@@ -104,9 +104,9 @@ async def list_transactions(
 @router.get("/portfolio", response_model=Envelope[PortfolioData])
 async def portfolio(username: CurrentUser, service: Service):
     """The caller's USD, holdings at current prices, and each one's share of the whole."""
-    rows = await _holdings(service, username)
-    usd = rows[0]["available"] + rows[0]["locked"]
-    held = [row for row in rows[1:] if row["available"] + row["locked"] > 0]
+    usd_row, *asset_rows = await _holdings(service, username)
+    usd = usd_row["available"] + usd_row["locked"]
+    held = [row for row in asset_rows if row["available"] + row["locked"] > 0]
     values = [(row["available"] + row["locked"]) * row["price"] for row in held]
     total_assets = sum(values, Fraction(0))
     total = usd + total_assets

@@ -17,9 +17,8 @@ pytestmark = pytest.mark.usefixtures("ray_cluster")
 
 
 def users_on_different_shards(shard_count: int = 2) -> tuple[str, str]:
-    names = [f"user{i}" for i in range(50)]
-    first = names[0]
-    second = next(name for name in names if shard_for(name, shard_count) != shard_for(first, shard_count))
+    first, *others = [f"user{i}" for i in range(50)]
+    second = next(name for name in others if shard_for(name, shard_count) != shard_for(first, shard_count))
     return first, second
 
 
@@ -88,7 +87,8 @@ def test_concurrent_orders_and_cancels_across_assets_keep_every_invariant(tmp_pa
         outcomes = {result.status for result in results[:-1]}
         assert "ok" in outcomes
         # A batch of one user's orders goes in one call and is answered in order.
-        batch = await client.place_orders(users[0], random_requests(rng, [users[0]], assets, 50))
+        trader, *_ = users
+        batch = await client.place_orders(trader, random_requests(rng, [trader], assets, 50))
         assert len(batch) == 50 and all(r.status in ("ok", "rejected", "duplicate") for r in batch)
 
         report = await client.audit()

@@ -77,13 +77,15 @@ def test_hand_out_gives_only_durable_settlements_and_each_once_until_acknowledge
     outbox.made_durable(2)
     assert [batch.sequence for batch in outbox.hand_out(0)] == [2]
     outbox.acknowledge(0, {"X": 1})
-    assert [settlement.sequence for settlement in outbox.pending[0]] == [2]
+    alices = outbox.pending[SHARDS["alice"]]
+    assert [settlement.sequence for settlement in alices] == [2]
     assert [batch.sequence for batch in outbox.unapplied(0, {"X": 1})] == [2]
 
 
 def test_delivery_brings_every_settlement_in_order_through_a_shard_restart():
     receivers = [Receiver(), Receiver()]
-    receivers[1].failures_to_come = 2
+    _, bobs_shard = receivers
+    bobs_shard.failures_to_come = 2
 
     async def scenario():
         outbox = make_outbox(receivers)
@@ -102,6 +104,7 @@ def test_delivery_brings_every_settlement_in_order_through_a_shard_restart():
 
 def test_delivery_stands_aside_while_a_call_from_the_shard_will_carry_its_settlements():
     receivers = [Receiver(), Receiver()]
+    alices_shard, _ = receivers
 
     async def scenario():
         outbox = make_outbox(receivers)
@@ -110,17 +113,17 @@ def test_delivery_stands_aside_while_a_call_from_the_shard_will_carry_its_settle
             outbox.made_durable(1)
             for _ in range(5):
                 await asyncio.sleep(0)
-            delivered_meanwhile = list(receivers[0].received)
+            delivered_meanwhile = list(alices_shard.received)
             carried = outbox.hand_out(0)
-        receivers[0].apply(carried)
-        outbox.acknowledge(0, receivers[0].applied)
+        alices_shard.apply(carried)
+        outbox.acknowledge(0, alices_shard.applied)
         await asyncio.wait_for(outbox.drained(), timeout=30)
         return delivered_meanwhile, carried
 
     delivered_meanwhile, carried = asyncio.run(scenario())
     assert delivered_meanwhile == []
     assert [batch.sequence for batch in carried] == [1]
-    assert [batch.sequence for batch in receivers[0].received] == [1]
+    assert [batch.sequence for batch in alices_shard.received] == [1]
 
 
 def test_outbox_state_round_trips_through_a_snapshot():
@@ -142,4 +145,4 @@ def test_acknowledging_drops_exactly_what_the_shard_applied(applied, left):
     route(outbox, "X", [trade(1, "alice", "carol")], record=1)
     route(outbox, "X", [trade(2, "alice", "carol")], record=2)
     outbox.acknowledge(0, applied)
-    assert len(outbox.pending[0]) == left
+    assert len(outbox.pending[SHARDS["alice"]]) == left

@@ -10,6 +10,7 @@ service started may have left the group).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -134,6 +135,26 @@ class ServiceProcess:
         """Send SIGTERM to the service process (a clean shutdown) and return its exit code."""
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=deadline)
+
+    def stop(self, stop_signal: signal.Signals, target: str = "process",
+             deadline: float = STOP_DEADLINE) -> tuple[int, float]:
+        """Send a stop signal and wait for the exit; return (exit code, seconds from the signal to the exit).
+
+        `target`: "process" (the service's own process), "group" (its process group, as a
+        terminal or `kill -TERM -PGID` does) or "all" (every process this object's runs
+        started, wherever their group, as systemd's KillMode=control-group does).
+        """
+        sent_at = time.monotonic()
+        if target == "group":
+            os.killpg(self.process.pid, stop_signal)
+        elif target == "all":
+            for pid in processes_with_environment(self.marker):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, stop_signal)
+        else:
+            self.process.send_signal(stop_signal)
+        exit_code = self.process.wait(timeout=deadline)
+        return exit_code, time.monotonic() - sent_at
 
     def kill_group(self) -> None:
         """SIGKILL the whole process group of the current run and reap the leader."""
