@@ -61,7 +61,8 @@ from bench.targets import start_noop, start_peer, stop_process  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 # Every kind of phase, in the order that also spreads their generators' seeds apart.
-RUN_NAMES = ("ceiling", "noop", "peer", "single", "baseline", "batch", "open", "peer open", "baseline open")
+RUN_NAMES = ("ceiling", "noop", "peer", "single", "baseline", "batch", "open", "peer open", "baseline open",
+             "baseline batch")
 # What py-spy samples, and whose CPU counts as the server's, in the phases that do not measure the service.
 PROFILED_KINDS = {"noop": ("no-op app",), "ceiling": (), "peer": ("peer gateway",),
                   "peer open": ("peer gateway",)}
@@ -286,6 +287,15 @@ def measure_batch(run: Run, repeat: int) -> None:
                   f"http {s['http']}") + cpu_note(s, True), flush=True)
 
 
+def measure_baseline_batch(run: Run, repeat: int) -> None:
+    s = measure(run, "baseline batch", repeat, run.baseline_meter, port=run.baseline.port, kind="batch",
+                connections=run.arguments.batch_connections, partition_users=True,
+                users=run.baseline_population.users)
+    print(fmt_row(f"[{repeat + 1}] baseline service, batch x{run.arguments.batch_size}", s,
+                  f"  -> {s['orders_per_s']:.0f} orders/s ok, {s['orders_failed']} refused, "
+                  f"http {s['http']}") + cpu_note(s, True), flush=True)
+
+
 def measure_open(run: Run, repeat: int) -> None:
     """The service, then the baseline and the peer, at the same fixed arrival rate."""
     rate, open_loop = run.rate, {"kind": "single", "connections": run.arguments.open_connections,
@@ -326,6 +336,8 @@ def run_closed_loops(run: Run) -> None:
                 measure_baseline(run, repeat)
         if "batch" in phases:
             measure_batch(run, repeat)
+            if run.baseline is not None:
+                measure_baseline_batch(run, repeat)
 
 
 def run_open_loops(run: Run) -> None:

@@ -144,6 +144,12 @@ def _print_batches(runs: dict[str, list[dict]], arguments: Namespace) -> None:
           f"p99 {median_of(s, 'p99_ms'):.1f} ms, server "
           f"{median_of(s, 'server_us_per_request') / arguments.batch_size:.0f} cpu-us/order)"
           f"   (target >= 20000: {'MET' if orders >= 20000 else 'MISSED'})")
+    if runs.get("baseline batch"):
+        theirs = runs["baseline batch"]
+        paired = ", ".join(f"{ours['orders_per_s'] / other['orders_per_s']:.2f}" for ours, other in zip(s, theirs))
+        print(f"  baseline ({arguments.baseline}), batch of {arguments.batch_size}: "
+              f"{median_of(theirs, 'orders_per_s'):9.0f} orders/s accepted; service / baseline = "
+              f"{orders / median_of(theirs, 'orders_per_s'):.2f}x (per repeat: {paired})")
 
 
 def _print_open_loops(runs: dict[str, list[dict]], arguments: Namespace, rate: float | None) -> None:

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import time
 
+import psutil
 import ray
 
 from actors.client import ServiceClient
@@ -140,8 +141,6 @@ def _stop_local_ray() -> None:
     last, with `ray.shutdown`: the driver says goodbye to it, and without it waits
     seconds for time-outs.
     """
-    import psutil
-
     processes = []
     for process in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -158,7 +157,6 @@ def _stop_local_ray() -> None:
 
 def _running(process) -> bool:
     """Whether a process still runs: a killed one whose parent has not reaped it yet does not."""
-    import psutil
 
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
