@@ -26,8 +26,8 @@ from actors.config import ServiceConfig, shard_for
 from actors.faults import crash_point
 from actors.journaled import JournaledState
 from actors.messages import (
-    Batch, BookCancel, BookDepth, BookOrder, CancelAnswer, MarketSummary, RestingOrder, SubmitAnswer,
-    TradeExecuted,
+    BookCancel, BookDepth, BookOrder, CancelAnswer, MarketSummary, RestingOrder, SubmitAnswer, TradeExecuted,
+    from_rows, to_rows,
 )
 from actors.outbox import SettlementOutbox
 from actors.records import BOOK_RECORDS, AssetOpened, Fenced, OrdersCancelled, OrdersMatched
@@ -49,7 +49,7 @@ class AssetBookActor:
         shard_count = config.shard_count
         self.outbox = SettlementOutbox(
             shard_count, lambda owner: shard_for(owner, shard_count),
-            lambda shard, batch: self._shard(shard).apply_settlements.remote(self.index, batch),
+            lambda shard, batch: self._shard(shard).apply_settlements.remote(self.index, to_rows(batch)),
             lambda shard: self._shards.pop(shard, None))
         self.store = JournaledState(config.journal_path(f"book-{index}"), sync=config.sync,
                                     snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
@@ -69,14 +69,14 @@ class AssetBookActor:
         await self._journal(AssetOpened(spec.to_record()))
         return True
 
-    async def submit(self, shard: int, orders: Batch[BookOrder], acknowledged: dict[str, int]) -> SubmitAnswer:
-        """Match orders from one shard, in order, once journaled; return the ids refused by
-        the fence and the shard's settlements not handed out yet (its orders' outcomes among them)."""
+    async def submit(self, shard: int, orders: list[list], acknowledged: dict[str, int]) -> list:
+        """Match `BookOrder`s (rows) from one shard, in order, once journaled; answer a `SubmitAnswer`
+        row: the ids refused by the fence and the shard's settlements not handed out yet."""
         with self.outbox.call_from(shard, acknowledged):
-            fenced = await self._submit(shard, orders, acknowledged)
-            return SubmitAnswer(fenced, self.outbox.hand_out(shard))
+            fenced = await self._submit(shard, from_rows(BookOrder, orders), acknowledged)
+            return SubmitAnswer(fenced, self.outbox.hand_out(shard)).to_row()
 
-    async def _submit(self, shard: int, orders: Batch[BookOrder], acknowledged: dict[str, int]) -> list[int]:
+    async def _submit(self, shard: int, orders: list[BookOrder], acknowledged: dict[str, int]) -> list[int]:
         fence = self.fences.get(shard, 0)
         fenced: list[int] = []
         by_asset: dict[str, list] = {}  # asset -> the events of this call
@@ -102,14 +102,14 @@ class AssetBookActor:
         crash_point(self.config, "book.after_match")
         return fenced
 
-    async def cancel(self, shard: int, cancels: Batch[BookCancel], acknowledged: dict[str, int]) -> CancelAnswer:
-        """Take one shard's orders off their books; answer whether each was open, and the
-        shard's settlements not handed out yet (the releases among them)."""
+    async def cancel(self, shard: int, cancels: list[list], acknowledged: dict[str, int]) -> list:
+        """Take one shard's orders (`BookCancel` rows) off their books; answer a `CancelAnswer` row:
+        whether each was open, and the shard's settlements not handed out yet (the releases among them)."""
         with self.outbox.call_from(shard, acknowledged):
-            cancelled = await self._cancel(shard, cancels, acknowledged)
-            return CancelAnswer(cancelled, self.outbox.hand_out(shard))
+            cancelled = await self._cancel(shard, from_rows(BookCancel, cancels), acknowledged)
+            return CancelAnswer(cancelled, self.outbox.hand_out(shard)).to_row()
 
-    async def _cancel(self, shard: int, cancels: Batch[BookCancel], acknowledged: dict[str, int]) -> list[bool]:
+    async def _cancel(self, shard: int, cancels: list[BookCancel], acknowledged: dict[str, int]) -> list[bool]:
         by_asset: dict[str, list] = {}
         cancelled = []
         for cancel in cancels:
@@ -123,14 +123,14 @@ class AssetBookActor:
             await self._journal(OrdersCancelled(shard, acknowledged, self._route(by_asset)))
         return cancelled
 
-    async def reconcile(self, shard: int, fence: int, applied: dict[str, int]) -> Batch:
-        """Fence a recovering shard's orders and return the settlements it has not applied."""
+    async def reconcile(self, shard: int, fence: int, applied: dict[str, int]) -> list[list]:
+        """Fence a recovering shard's orders and return the settlements it has not applied (rows)."""
         self.outbox.start()
         self.fences[shard] = max(self.fences.get(shard, 0), fence)
         self.outbox.acknowledge(shard, applied)
         # The fence record follows every earlier record in the journal, so once it is
         # durable so is every settlement returned below.
-        unapplied = self.outbox.unapplied(shard, applied)
+        unapplied = to_rows(self.outbox.unapplied(shard, applied))
         await self._journal(Fenced(shard, applied, self.fences[shard]))
         return unapplied
 
@@ -150,13 +150,13 @@ class AssetBookActor:
         if book is None:
             return None
         bids, asks = book.depth(levels)
-        return BookDepth(book.sequence, Batch(bids), Batch(asks))
+        return BookDepth(book.sequence, bids, asks)
 
     async def trades(self, asset_id: str, limit: int) -> list[TradeExecuted] | None:
         book = self.books.get(asset_id)
         if book is None:
             return None
-        return Batch(list(book.tape)[-limit:][::-1])
+        return list(book.tape)[-limit:][::-1]
 
     async def open_orders(self) -> dict[str, list[RestingOrder]]:
         """Return every resting order per asset, in priority."""

@@ -10,14 +10,15 @@ belong to the gateway.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 
 from actors.coalescing import CoalescingQueue
 from actors.config import ServiceConfig, book_actor_for, check_layout, shard_for
 from actors.messages import (
-    AdjustBalance, BalanceOutcome, Batch, BookDepth, CancelOrder, MarketSummary, OrderOutcome, OrderView,
-    Page, PlaceOrder, RestingOrder, Transaction, TradeExecuted, Balance,
+    AdjustBalance, Balance, BalanceOutcome, BookDepth, CancelOrder, MarketSummary, OrderOutcome, OrderView,
+    Page, PlaceOrder, RestingOrder, TradeExecuted, Transaction, to_rows,
 )
 from actors.remote import create_actors
 from actors.retry import call_with_retry
@@ -32,10 +33,8 @@ class ServiceClient:
         check_layout(config)
         self.config = config
         self.registry, self.shards, self.books = create_actors(config)
-        self._order_queues = [CoalescingQueue(lambda items, s=s: s.place_orders.remote(Batch(items)))
-                              for s in self.shards]
-        self._cancel_queues = [CoalescingQueue(lambda items, s=s: s.cancel_orders.remote(Batch(items)))
-                               for s in self.shards]
+        self._order_queues = [CoalescingQueue(partial(_outcomes, shard.place_orders)) for shard in self.shards]
+        self._cancel_queues = [CoalescingQueue(partial(_outcomes, shard.cancel_orders)) for shard in self.shards]
 
     async def wait_ready(self) -> None:
         """Wait until every actor has recovered (books, then shards, then the registry)."""
@@ -78,7 +77,7 @@ class ServiceClient:
 
     async def place_orders(self, username: str, requests: list[PlaceOrder]) -> list[OrderOutcome]:
         """Place a user's orders in one call, in order."""
-        return await self.shard(username).place_orders.remote(Batch(requests))
+        return await _outcomes(self.shard(username).place_orders, requests)
 
     async def cancel_order(self, request: CancelOrder) -> OrderOutcome:
         return await self._cancel_queues[shard_for(request.username, self.config.shard_count)].submit(request)
@@ -162,6 +161,11 @@ def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[Restin
         problems.append(f"book holds order {order_id} that no shard has open")
     return {"problems": problems, "totals": totals, "net_deposits": net,
             "open_orders": len(shard_open), "resting_orders": len(book_open)}
+
+
+async def _outcomes(method, requests: list) -> list[OrderOutcome]:
+    """Call a shard's `place_orders` or `cancel_orders` with requests; return their outcomes."""
+    return OrderOutcome.from_rows(await method.remote(to_rows(requests)))
 
 
 async def _idempotent(method, *args):

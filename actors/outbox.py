@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from itertools import takewhile
 
-from actors.messages import Batch, SettlementBatch
+from actors.messages import SettlementBatch
 from actors.retry import RETRYABLE, Backoff
 from engine.events import event_owners
 
@@ -57,7 +57,7 @@ class SettlementOutbox:
     (asset -> last sequence it made durable); `forget(shard)` drops a stale actor handle."""
 
     def __init__(self, shard_count: int, shard_of: Callable[[str], int],
-                 deliver: Callable[[int, Batch], Awaitable[dict[str, int]]],
+                 deliver: Callable[[int, list[SettlementBatch]], Awaitable[dict[str, int]]],
                  forget: Callable[[int], None]) -> None:
         self.sequences: dict[tuple[str, int], int] = {}  # (asset, shard) -> last settlement numbered
         self.pending: dict[int, deque[Settlement]] = {shard: deque() for shard in range(shard_count)}
@@ -105,10 +105,10 @@ class SettlementOutbox:
 
     # ---- handing out -----------------------------------------------------
 
-    def hand_out(self, shard: int) -> Batch:
+    def hand_out(self, shard: int) -> list[SettlementBatch]:
         """Mark the shard's durable settlements not yet handed out as sent, and return them."""
         durable = self.durable_records
-        handed = Batch()
+        handed = []
         for settlement in self.pending[shard]:
             if settlement.record > durable or len(handed) == DELIVERY_BATCH:
                 break
@@ -117,10 +117,10 @@ class SettlementOutbox:
                 handed.append(settlement.message())
         return handed
 
-    def unapplied(self, shard: int, applied: dict[str, int]) -> Batch:
+    def unapplied(self, shard: int, applied: dict[str, int]) -> list[SettlementBatch]:
         """Every settlement of the shard past what it has applied (a recovering shard's catch-up)."""
-        return Batch(settlement.message() for settlement in self.pending[shard]
-                     if settlement.sequence > applied.get(settlement.asset_id, 0))
+        return [settlement.message() for settlement in self.pending[shard]
+                if settlement.sequence > applied.get(settlement.asset_id, 0)]
 
     @contextmanager
     def call_from(self, shard: int, acknowledged: dict[str, int]) -> Iterator[None]:
@@ -213,7 +213,7 @@ class SettlementOutbox:
                 for settlement in batch:
                     settlement.sent = True
                 try:
-                    applied = await self._deliver_call(shard, Batch(s.message() for s in batch))
+                    applied = await self._deliver_call(shard, [s.message() for s in batch])
                 except Exception as error:  # a restart (RETRYABLE) or a bug there: never give up on a shard
                     if isinstance(error, RETRYABLE):
                         log.warning("settlement delivery to shard %d failed (%s); retrying", shard, error)

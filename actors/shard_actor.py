@@ -27,8 +27,8 @@ from actors.config import ORDER_ID_SHARD_BITS, ServiceConfig, book_actor_for, ma
 from actors.faults import crash_point
 from actors.journaled import JournaledState
 from actors.messages import (
-    AdjustBalance, Balance, BalanceOutcome, Batch, BookCancel, BookOrder, CancelAnswer, CancelOrder,
-    OrderOutcome, OrderView, Page, PlaceOrder, SettlementBatch, SubmitAnswer, Transaction,
+    AdjustBalance, Balance, BalanceOutcome, BookCancel, BookOrder, CancelAnswer, CancelOrder, OrderOutcome,
+    OrderView, Page, PlaceOrder, SettlementBatch, SubmitAnswer, Transaction, from_rows, to_rows,
 )
 from actors.records import SHARD_RECORDS
 from actors.retry import call_with_retry
@@ -108,11 +108,12 @@ class AccountShardActor:
             await self._journal(events)
         return results
 
-    async def place_orders(self, requests: Batch[PlaceOrder]) -> Batch[OrderOutcome]:
-        """Hold funds for and place each order; answer after matching."""
+    async def place_orders(self, rows: list[list]) -> list[list]:
+        """Hold funds for and place each `PlaceOrder` (rows); answer `OrderOutcome` rows after matching."""
         await self._ensure_ready()
+        requests = from_rows(PlaceOrder, rows)
         timestamp = now_micros()
-        results: Batch = Batch([None] * len(requests))
+        results: list = [None] * len(requests)
         events: list = []
         accepted: list[tuple[int, int]] = []
         outgoing: dict[int, list[BookOrder]] = {}
@@ -144,7 +145,7 @@ class AccountShardActor:
                 order_id, request.username, request.asset_id, kind.side.value, request.quantity, request.price,
                 tif.value, bool(request.post_only), budget, timestamp))
         if not accepted:
-            return results
+            return OrderOutcome.to_rows(results)
         decided = [self._wait(order_id, _decided) for _, order_id in accepted]
         # The hold is durable before the book sees the order, so a crash can never
         # leave a trade whose buyer or seller holds nothing.
@@ -155,13 +156,15 @@ class AccountShardActor:
         await asyncio.gather(*decided)
         for position, order_id in accepted:
             results[position] = OrderOutcome.placed(orders[order_id].view())
-        return results
+        return OrderOutcome.to_rows(results)
 
-    async def cancel_orders(self, requests: Batch[CancelOrder]) -> Batch[OrderOutcome]:
-        """Cancel each order: the book first, then the release comes back here."""
+    async def cancel_orders(self, rows: list[list]) -> list[list]:
+        """Cancel each `CancelOrder` (rows): the book first, then the release comes back here;
+        answer `OrderOutcome` rows."""
         await self._ensure_ready()
+        requests = from_rows(CancelOrder, rows)
         timestamp = now_micros()
-        results: Batch = Batch([None] * len(requests))
+        results: list = [None] * len(requests)
         targets: list[tuple[int, OrderRecord]] = []
         for position, request in enumerate(requests):
             order = self.accounts.user_order(request.username, request.order_id)
@@ -173,17 +176,17 @@ class AccountShardActor:
                 targets.append((position, order))
         # An order still waiting for its book's verdict is cancelled once it has one.
         await asyncio.gather(*(self._wait(order.order_id, _decided) for _, order in targets))
-        by_book: dict[int, Batch] = {}
+        by_book: dict[int, list[BookCancel]] = {}
         for position, order in targets:
             book = book_actor_for(order.asset_id, self.config.book_actor_count)
-            by_book.setdefault(book, Batch()).append(BookCancel(order.order_id, order.asset_id, timestamp))
+            by_book.setdefault(book, []).append(BookCancel(order.order_id, order.asset_id, timestamp))
         answers = await asyncio.gather(*(
             call_with_retry(lambda book=book, cancels=cancels: self._book(book).cancel.remote(
-                                self.index, cancels, dict(self._durable_applied)),
+                                self.index, to_rows(cancels), dict(self._durable_applied)),
                             lambda book=book: self._books.pop(book, None))
             for book, cancels in by_book.items()))
         for answer in answers:
-            self._apply_handed_out(answer)
+            self._apply_handed_out(CancelAnswer.from_row(answer))
         # Whether our cancel or a fill closed it, the book's word arrives as a settlement.
         await asyncio.gather(*(self._wait(order.order_id, _closed) for _, order in targets))
         for position, order in targets:
@@ -191,12 +194,13 @@ class AccountShardActor:
                 results[position] = OrderOutcome.placed(order.view())
             else:
                 results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view())
-        return results
+        return OrderOutcome.to_rows(results)
 
-    async def apply_settlements(self, book_index: int, batches: Batch[SettlementBatch]) -> dict[str, int]:
-        """Apply numbered settlements in order; answer the applied sequence per asset once durable."""
+    async def apply_settlements(self, book_index: int, rows: list[list]) -> dict[str, int]:
+        """Apply numbered settlements (`SettlementBatch` rows) in order; answer the applied sequence
+        per asset once durable."""
         await self._ensure_ready()
-        return await self._apply_settlements(batches)
+        return await self._apply_settlements(from_rows(SettlementBatch, rows))
 
     # ---- queries -------------------------------------------------------
 
@@ -208,7 +212,7 @@ class AccountShardActor:
     async def list_orders(self, username: str, filters: dict, limit: int, offset: int) -> Page[OrderView]:
         await self._ensure_ready()
         selected = page(user_orders(self.accounts, username, **filters), limit, offset)
-        return selected._replace(items=Batch(order.view() for order in selected.items))
+        return selected._replace(items=[order.view() for order in selected.items])
 
     async def balances(self, username: str) -> dict[str, Balance]:
         await self._ensure_ready()
@@ -218,7 +222,7 @@ class AccountShardActor:
                            offset: int) -> Page[Transaction]:
         await self._ensure_ready()
         selected = page(user_transactions(self.accounts, username, asset_id, **filters), limit, offset)
-        return selected._replace(items=Batch(selected.items))
+        return selected
 
     async def flush(self) -> int:
         """Wait until every change made so far is durable."""
@@ -239,14 +243,14 @@ class AccountShardActor:
     async def _journal(self, events: list) -> None:
         await self.store.append([SHARD_RECORDS.encode(event) for event in events], snapshot=self.accounts.to_state)
 
-    async def _apply_settlements(self, batches: Batch[SettlementBatch]) -> dict[str, int]:
+    async def _apply_settlements(self, batches: list[SettlementBatch]) -> dict[str, int]:
         """Apply settlements; answer what is durable once these are."""
         durable = self._apply_now(batches)
         if durable is not None:
             await durable
         return dict(self._durable_applied)
 
-    def _apply_now(self, batches: Batch[SettlementBatch]) -> asyncio.Task | None:
+    def _apply_now(self, batches: list[SettlementBatch]) -> asyncio.Task | None:
         """Apply settlements in order per asset and journal them; return the task that
         records them as durable, or None if nothing new was applied."""
         records = []
@@ -335,7 +339,7 @@ class AccountShardActor:
             missed = await call_with_retry(
                 lambda book=book, applied=applied: self._book(book).reconcile.remote(self.index, fence, applied),
                 lambda book=book: self._books.pop(book, None))
-            await self._apply_settlements(missed)
+            await self._apply_settlements(from_rows(SettlementBatch, missed))
         timestamp = now_micros()
         aborted = []
         for order in self.accounts.pending_orders():
@@ -363,7 +367,7 @@ class AccountShardActor:
         if sender is None:
             sender = self._senders[book] = CoalescingQueue(
                 lambda orders, book=book: call_with_retry(
-                    lambda: self._book(book).submit.remote(self.index, Batch(orders), dict(self._durable_applied)),
+                    lambda: self._book(book).submit.remote(self.index, to_rows(orders), dict(self._durable_applied)),
                     lambda: self._books.pop(book, None)),
-                max_batch=2000, on_result=self._apply_handed_out)
+                max_batch=2000, on_result=lambda row: self._apply_handed_out(SubmitAnswer.from_row(row)))
         return sender

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.client import ServiceClient  # noqa: E402
 from actors.config import ServiceConfig, shard_for  # noqa: E402
-from actors.messages import AdjustBalance, Batch, PlaceOrder  # noqa: E402
+from actors.messages import AdjustBalance, PlaceOrder, to_rows  # noqa: E402
 from actors.remote import kill_actors, start_ray  # noqa: E402
 from engine import AssetSpec  # noqa: E402
 from engine.numbers import MONEY_UNITS_PER_USD  # noqa: E402
@@ -59,7 +59,7 @@ async def drive(client: ServiceClient, orders_by_shard: list[list[PlaceOrder]], 
     async def worker():
         for shard, requests in queue:
             started = time.perf_counter()
-            results = await client.shards[shard].place_orders.remote(Batch(requests))
+            results = await client.shards[shard].place_orders.remote(to_rows(requests))
             latencies.append(time.perf_counter() - started)
             assert len(results) == len(requests)
 

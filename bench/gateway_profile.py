@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson  # noqa: E402
 
+from actors.messages import OrderOutcome, OrderView, PlaceOrder  # noqa: E402
 from engine import AssetSpec  # noqa: E402
 
 BODY = orjson.dumps({"asset_id": "BN0", "order_type": "limit_buy", "quantity": "0.25", "price": "99.87"})
@@ -35,11 +36,11 @@ TOKEN = "k" * 43
 class InstantClient:
     """Stands in for the actors: every order is confirmed at once."""
 
-    async def place_order(self, request: tuple) -> tuple:
-        username, asset_id, order_type, time_in_force, post_only, quantity, price, client_id, description = request
-        record = [257, username, asset_id, order_type, time_in_force, post_only, quantity, price, client_id,
-                  description, 1764036000000000, 1764036000000000, "confirmed", None, 0, 0, quantity * price]
-        return "ok", record
+    async def place_order(self, request: PlaceOrder) -> OrderOutcome:
+        return OrderOutcome.placed(OrderView(
+            257, request.username, request.asset_id, request.order_type, request.time_in_force, request.post_only,
+            request.quantity, request.price, request.client_order_id, request.description, 1764036000000000,
+            1764036000000000, "confirmed", None, 0, 0, request.quantity * request.price))
 
     async def authenticate(self, key_hash: str) -> str | None:
         return "trader1"

@@ -77,7 +77,7 @@ async def produce(data_dir: Path, orders: int, users: int, batch: int, concurren
     """Place `orders` orders (and cancel some) through the actors; stop them; return what was done."""
     from actors.client import ServiceClient
     from actors.config import ServiceConfig, shard_for
-    from actors.messages import AdjustBalance, Batch, CancelOrder
+    from actors.messages import AdjustBalance, CancelOrder, OrderOutcome, to_rows
     from actors.remote import kill_actors, start_ray
     from engine import AssetSpec
     from engine.numbers import MONEY_UNITS_PER_USD
@@ -108,7 +108,7 @@ async def produce(data_dir: Path, orders: int, users: int, batch: int, concurren
 
     async def worker() -> None:
         for shard, requests in pending:
-            results = await client.shards[shard].place_orders.remote(Batch(requests))
+            results = OrderOutcome.from_rows(await client.shards[shard].place_orders.remote(to_rows(requests)))
             tally["placed"] += len(requests)
             resting = []
             for outcome in results:
@@ -117,9 +117,9 @@ async def produce(data_dir: Path, orders: int, users: int, batch: int, concurren
                     if outcome.order.status in ("confirmed", "processing"):
                         resting.append(CancelOrder(outcome.order.username, outcome.order.order_id))
             # Cancel about a third of what rests, as traders do.
-            cancels = Batch(entry for entry in resting if rng.random() < 0.33)
+            cancels = [entry for entry in resting if rng.random() < 0.33]
             if cancels:
-                answers = await client.shards[shard].cancel_orders.remote(cancels)
+                answers = OrderOutcome.from_rows(await client.shards[shard].cancel_orders.remote(to_rows(cancels)))
                 tally["cancel_requests"] += len(cancels)
                 tally["cancelled"] += sum(1 for answer in answers if answer.ok)
 
