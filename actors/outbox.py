@@ -63,6 +63,7 @@ class SettlementOutbox:
         self.pending: dict[int, deque[Settlement]] = {shard: deque() for shard in range(shard_count)}
         self.durable_records = 0  # journal records known durable
         self._shard_of = shard_of
+        self._shard_cache: dict[str, int] = {}  # owner -> shard: grows with accounts, not with orders
         self._deliver_call = deliver
         self._forget = forget
         self._wake: dict[int, asyncio.Event] = {}
@@ -75,11 +76,14 @@ class SettlementOutbox:
 
     def route(self, asset_id: str, events: list, encoded: list, record: int) -> None:
         """Queue one asset's book events (with their encodings) that journal record `record` holds."""
-        shard_of = self._shard_of
+        shard_cache = self._shard_cache
         per_shard: dict[int, list] = {}
         for event, encoded_event in zip(events, encoded):
             for owner in event_owners(event):
-                batch = per_shard.setdefault(shard_of(owner), [])
+                shard = shard_cache.get(owner)
+                if shard is None:
+                    shard = shard_cache[owner] = self._shard_of(owner)
+                batch = per_shard.setdefault(shard, [])
                 if not batch or batch[-1] is not encoded_event:
                     batch.append(encoded_event)
         for shard, batch in per_shard.items():

@@ -127,7 +127,9 @@ class ShardRecordCodec:
 
     @staticmethod
     def encode(event: NamedTuple) -> list:
-        return [VERSION, *encode_event(event)]
+        if type(event) is SettlementApplied:
+            return [VERSION, *encode_event(event)]
+        return [VERSION, type(event).__name__, *event]  # what encode_event makes, with the version
 
     @staticmethod
     def settlement_applied(asset_id: str, sequence: int, encoded_events: list) -> list:

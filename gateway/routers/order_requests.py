@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine import AssetSpec, OrderType, TimeInForce, check_order_shape
+from engine import AssetSpec, check_order_shape
+from engine.orders import ORDER_TYPES, TIMES_IN_FORCE
 from gateway.errors import ApiError
 from gateway.models.orders import OrderCreateRequest
 from gateway.runtime import Runtime
@@ -20,9 +21,9 @@ async def order_request(service: Runtime, username: str, body: OrderCreateReques
     spec = await service.spec(body.asset_id)
     if spec is None:
         raise ApiError.rejected("UNKNOWN_ASSET", details=f"no asset {body.asset_id!r}")
-    order_type = OrderType(body.order_type.value)
-    time_in_force = TimeInForce(body.time_in_force.value if body.time_in_force
-                                else order_type.default_time_in_force)
+    order_type = ORDER_TYPES[body.order_type.value]  # a dict look-up: the Enum call costs ten times more
+    time_in_force = TIMES_IN_FORCE[body.time_in_force.value if body.time_in_force
+                                   else order_type.default_time_in_force]
     misshapen = check_order_shape(order_type, time_in_force, bool(body.post_only), body.price is not None)
     if misshapen is not None:
         raise ApiError(422, misshapen.reason.value, misshapen.message)
