@@ -46,11 +46,12 @@ _LoopSettlement = tuple["asyncio.Future[Any]", Any]
 class _Group:
     """Submissions written together in one transaction, and whom to tell."""
 
-    __slots__ = ("first_sequence", "records", "futures", "loop_futures", "submissions")
+    __slots__ = ("first_sequence", "records", "writes", "futures", "loop_futures", "submissions")
 
     def __init__(self, first_sequence: int) -> None:
         self.first_sequence = first_sequence
         self.records: list[bytes] = []
+        self.writes: list[tuple[str, bytes, bytes]] = []  # the owner's table puts, same transaction
         self.futures: list[tuple[Future[int], int]] = []
         self.loop_futures: dict[asyncio.AbstractEventLoop, list[_LoopSettlement]] = {}
         self.submissions = 0
@@ -89,8 +90,9 @@ class GroupCommitWriter:
     def __exit__(self, *exception_info: object) -> None:
         self.close()
 
-    def submit(self, events: Sequence[Any]) -> Future[int]:
-        """Queue events for the next group; the future gives their last sequence once durable."""
+    def submit(self, events: Sequence[Any], writes: Sequence[tuple[str, bytes, bytes]] = ()) -> Future[int]:
+        """Queue events (and table puts written with them) for the next group; the future gives
+        their last sequence once durable."""
         records = [encode_record(event) for event in events]
         future: Future[int] = Future()
         # A running future cannot be cancelled: once queued, the write happens anyway.
@@ -99,13 +101,14 @@ class GroupCommitWriter:
             while True:
                 self._require_usable()
                 if self._queued_submissions < self._max_queue:
-                    group, last_sequence = self._add(records)
+                    group, last_sequence = self._add(records, writes)
                     group.futures.append((future, last_sequence))
                     return future
                 self._space_free.wait()
 
-    async def append(self, events: Sequence[Any]) -> int:
-        """Write events through the group and return their last sequence, without blocking the loop."""
+    async def append(self, events: Sequence[Any], writes: Sequence[tuple[str, bytes, bytes]] = ()) -> int:
+        """Write events (and table puts) through the group and return their last sequence, without
+        blocking the loop."""
         # Until the first await below nothing yields to the loop: when the queue
         # has room, the events take their sequences in the order callers await.
         records = [encode_record(event) for event in events]
@@ -116,7 +119,7 @@ class GroupCommitWriter:
             with self._space_free:
                 self._require_usable()
                 if self._queued_submissions < self._max_queue:
-                    group, last_sequence = self._add(records)
+                    group, last_sequence = self._add(records, writes)
                     group.loop_futures.setdefault(loop, []).append((result, last_sequence))
                     break
                 space: asyncio.Future[None] = loop.create_future()
@@ -144,7 +147,7 @@ class GroupCommitWriter:
         if self._closing:
             raise JournalError("journal writer is closed")
 
-    def _add(self, records: list[bytes]) -> tuple[_Group, int]:
+    def _add(self, records: list[bytes], writes: Sequence[tuple[str, bytes, bytes]]) -> tuple[_Group, int]:
         """Put records into the open group; return it and their last sequence (lock held)."""
         group = self._groups[-1] if self._groups else None
         if group is None or (
@@ -153,6 +156,8 @@ class GroupCommitWriter:
             group = _Group(self._next_sequence)
             self._groups.append(group)
         group.records.extend(records)
+        if writes:
+            group.writes.extend(writes)
         group.submissions += 1
         self._queued_submissions += 1
         self._next_sequence += len(records)
@@ -175,12 +180,12 @@ class GroupCommitWriter:
                 self._queued_submissions -= group.submissions
                 self._wake_space_waiters()
             try:
-                if group.records:
-                    self._journal.append_encoded(group.first_sequence, group.records)
+                if group.records or group.writes:
+                    self._journal.append_encoded(group.first_sequence, group.records, group.writes)
             except Exception as error:
                 self._fail(group, error)
                 return
-            if group.records:
+            if group.records or group.writes:
                 self.commits += 1
             for future, last_sequence in group.futures:
                 future.set_result(last_sequence)

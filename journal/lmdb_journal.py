@@ -5,7 +5,11 @@ and our `journal.lock`. Three named databases live in the environment:
 `events` (sequence -> record), `snapshots` (sequence covered -> record) and
 `meta` (`last_sequence` and `first_sequence`, the first event not pruned).
 `last_sequence` is kept in meta, written in the same transaction as the
-events, so it survives pruning every event.
+events, so it survives pruning every event. An owner may declare more named
+databases (`tables`, e.g. an actor's history and its indexes): puts into them
+ride along with a batch of events, in the same write transaction, so the
+tables never disagree with the events; `reading()` opens a read transaction
+over them that never waits for the writer.
 
 Invariants:
 - The stored events are exactly first_sequence..last_sequence, each key one
@@ -18,14 +22,16 @@ Invariants:
 
 Ownership: the process that opened the journal is its only writer (the lock
 file refuses a second one). Within the process the methods may be called
-from several threads; `_guard` serializes every LMDB transaction, because a
-map resize must not run while any transaction of this process is open.
+from several threads; `_guard` serializes every write transaction, and a map
+resize (which must not run while any transaction of this process is open)
+also waits for the readers of `reading()` to finish (`_readers`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import partial
 from itertools import chain, islice
 from pathlib import Path
@@ -60,8 +66,11 @@ class LmdbJournal:
     """A journal stream stored in an LMDB environment at `path` (a directory)."""
 
     def __init__(
-        self, path: str | Path, *, sync: bool = True, map_size: int = DEFAULT_MAP_SIZE
+        self, path: str | Path, *, sync: bool = True, map_size: int = DEFAULT_MAP_SIZE,
+        tables: Mapping[str, bool] | None = None,
     ) -> None:
+        """Open (or create) the stream; `tables` names the owner's extra databases, each with
+        whether it keeps sorted duplicate values per key (LMDB's dupsort)."""
         self.path = Path(path)
         self._stream = str(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -72,7 +81,7 @@ class LmdbJournal:
                 self._stream,
                 map_size=map_size,
                 subdir=True,
-                max_dbs=3,
+                max_dbs=3 + len(tables or {}),
                 sync=sync,
                 metasync=True,
                 writemap=False,
@@ -80,6 +89,8 @@ class LmdbJournal:
             self._events = self._environment.open_db(EVENTS_DATABASE)
             self._snapshots = self._environment.open_db(SNAPSHOTS_DATABASE)
             self._meta = self._environment.open_db(META_DATABASE)
+            self._tables = {name: self._environment.open_db(name.encode(), dupsort=dupsort)
+                            for name, dupsort in (tables or {}).items()}
             self._first_sequence, self._last_sequence, self._latest_snapshot_sequence = (
                 self._load_positions()
             )
@@ -87,6 +98,8 @@ class LmdbJournal:
             self._ownership.release()
             raise
         self._guard = threading.Lock()
+        self._readers = 0  # read transactions of `reading()` open now
+        self._no_readers = threading.Condition(threading.Lock())
         self._closed = False
 
     def __enter__(self) -> LmdbJournal:
@@ -99,16 +112,24 @@ class LmdbJournal:
         """Write events as sequences first_sequence.. in one transaction; return the last one."""
         return self.append_encoded(first_sequence, [encode_record(event) for event in events])
 
-    def append_encoded(self, first_sequence: int, records: Sequence[bytes]) -> int:
-        """Write records made by `encode_record` like `append_batch` writes events."""
+    def append_encoded(self, first_sequence: int, records: Sequence[bytes],
+                       writes: Sequence[tuple[str, bytes, bytes]] = ()) -> int:
+        """Write records made by `encode_record` like `append_batch` writes events, and the
+        (table, key, value) puts of `writes` in the same transaction."""
         with self._guard:
             self._require_open()
             require_next_sequence(self._stream, first_sequence, self._last_sequence)
-            if not records:
+            if not records and not writes:
                 return self._last_sequence
             last_sequence = first_sequence + len(records) - 1
+            tables = self._tables
 
             def write(transaction: lmdb.Transaction) -> None:
+                put = transaction.put
+                for table, key, value in writes:
+                    put(key, value, db=tables[table])
+                if not records:
+                    return
                 cursor = transaction.cursor(self._events)
                 items = zip(map(_pack, range(first_sequence, last_sequence + 1)), records)
                 # In append mode LMDB skips, without raising, a key that is not
@@ -123,8 +144,26 @@ class LmdbJournal:
                 transaction.put(LAST_SEQUENCE_KEY, _pack(last_sequence), db=self._meta)
 
             self._write(write)
-            self._last_sequence = last_sequence
-            return last_sequence
+            self._last_sequence = max(last_sequence, self._last_sequence)
+            return self._last_sequence
+
+    @contextmanager
+    def reading(self) -> Iterator[Callable[[str], lmdb.Cursor]]:
+        """A read transaction over the owner's tables: yields `cursor(table)`.
+
+        It sees every batch committed before it began and never waits for the writer."""
+        with self._no_readers:
+            self._require_open()
+            self._readers += 1
+        try:
+            with self._environment.begin() as transaction:
+                tables = self._tables
+                yield lambda table: transaction.cursor(tables[table])
+        finally:
+            with self._no_readers:
+                self._readers -= 1
+                if not self._readers:
+                    self._no_readers.notify_all()
 
     def read(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, Any]]:
         """Yield verified, decoded (sequence, event) pairs with start <= sequence < stop."""
@@ -212,8 +251,12 @@ class LmdbJournal:
                 with self._environment.begin(write=True) as transaction:
                     return operation(transaction)
             except lmdb.MapFullError:
-                # The transaction was aborted as a whole; retry it in a larger map.
-                self._environment.set_mapsize(self._environment.info()["map_size"] * 2)
+                # The transaction was aborted as a whole; retry it in a larger map, once no
+                # reader of this process holds a transaction open.
+                with self._no_readers:
+                    while self._readers:
+                        self._no_readers.wait()
+                    self._environment.set_mapsize(self._environment.info()["map_size"] * 2)
 
     def _decoded_chunks(self, next_sequence: int, end: int) -> Iterator[Iterator[tuple[int, Any]]]:
         while next_sequence < end:

@@ -28,6 +28,7 @@ class MemoryJournal:
         self._last_sequence = 0
         self._snapshots: dict[int, bytes] = {}
         self._latest_snapshot_sequence: int | None = None
+        self.tables: dict[str, dict[bytes, bytes]] = {}  # table puts, for tests of the contract
         self._guard = threading.Lock()
         self._closed = False
 
@@ -41,11 +42,15 @@ class MemoryJournal:
         """Write events as sequences first_sequence.. in one step; return the last one."""
         return self.append_encoded(first_sequence, [encode_record(event) for event in events])
 
-    def append_encoded(self, first_sequence: int, records: Sequence[bytes]) -> int:
-        """Write records made by `encode_record` like `append_batch` writes events."""
+    def append_encoded(self, first_sequence: int, records: Sequence[bytes],
+                       writes: Sequence[tuple[str, bytes, bytes]] = ()) -> int:
+        """Write records made by `encode_record` like `append_batch` writes events, and the
+        (table, key, value) puts of `writes` in the same step."""
         with self._guard:
             self._require_open()
             require_next_sequence(MEMORY_STREAM, first_sequence, self._last_sequence)
+            for table, key, value in writes:
+                self.tables.setdefault(table, {})[key] = value
             self._records.extend(records)
             self._last_sequence += len(records)
             return self._last_sequence

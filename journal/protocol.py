@@ -21,8 +21,10 @@ class Journal(Protocol):
         """Write events as sequences first_sequence.. in one transaction; return the last one."""
         ...
 
-    def append_encoded(self, first_sequence: int, records: Sequence[bytes]) -> int:
-        """Write records made by `encode_record` like `append_batch` writes events."""
+    def append_encoded(self, first_sequence: int, records: Sequence[bytes],
+                       writes: Sequence[tuple[str, bytes, bytes]] = ()) -> int:
+        """Write records made by `encode_record` like `append_batch` writes events, and the
+        owner's (table, key, value) puts of `writes` in the same transaction: both or neither."""
         # For GroupCommitWriter, which encodes at submission so that an event
         # that cannot be encoded is refused before it takes a sequence number.
         ...
