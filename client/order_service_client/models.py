@@ -48,7 +48,9 @@ class MarketOrderRequest(_Request):
     asset_id: str
     order_type: Literal["market_buy", "market_sell"]
     quantity: DecimalText
+    price: None = None  # a market order takes no price
     time_in_force: Literal["ioc", "fok"] | None = None
+    post_only: Literal[False] | None = None
     client_order_id: str | None = None
     description: str | None = None
 
