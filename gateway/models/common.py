@@ -66,7 +66,8 @@ def _decimal_input_type(description: str, pattern: str, example: str, **number_b
                                     mode="validation")]
 
 
-DecimalInput = _decimal_input_type("greater than 0", POSITIVE_DECIMAL_PATTERN, "100.25")
+DecimalInput = _decimal_input_type("greater than 0, below 10**20", POSITIVE_DECIMAL_PATTERN, "100.25",
+                                   exclusiveMaximum=10**20)
 Quantity = _decimal_input_type("greater than 0 and at most 1000000", QUANTITY_PATTERN, "0.5",
                                maximum=1_000_000)
 MAX_AMOUNT = Decimal(10) ** 10
@@ -87,7 +88,7 @@ Amount = Annotated[_decimal_input_type("greater than 0 and at most 10000000000",
 PLAIN_DECIMAL_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 PlainDecimal = Annotated[Decimal, BeforeValidator(_decimal_input), WithJsonSchema({
     "anyOf": [{"type": "string", "pattern": PLAIN_DECIMAL_PATTERN, "maxLength": 120}, {"type": "number"}],
-    "description": "a decimal string or JSON number; its rules are checked per item (422 codes in results)",
+    "description": "a decimal string or JSON number, read exactly",
     "examples": ["100.25"]}, mode="validation")]
 DecimalString = Annotated[str, Field(description="an exact decimal written as a string",
                                      pattern=DECIMAL_STRING_PATTERN, examples=["100.25"])]

@@ -103,7 +103,10 @@ class OrderCreateRequest(BatchOrderItem):
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema, handler):
-        return handler(_ORDER_REQUEST.core_schema)
+        # Every field at the top (what any order may carry), and the variant that settles the rest.
+        fields = handler.resolve_ref_schema(handler(core_schema))
+        union = handler(_ORDER_REQUEST.core_schema)
+        return {**fields, "oneOf": union["oneOf"], "discriminator": union["discriminator"]}
 
 
 class OrderBatchRequest(BaseModel):
