@@ -9,8 +9,9 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[dev]'
+# The client package (client/) too: the tests and examples/ drive the service through it.
+$(STAMP): pyproject.toml client/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./client
 	touch $(STAMP)
 
 # exec: the service replaces the recipe's shell, so make's signals reach it directly.

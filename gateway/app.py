@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi import HTTPException as StarletteHTTPException
 
 from gateway.errors import ApiError, error_response, install_error_handlers
+from gateway.models.common import ErrorEnvelope
 from gateway.routers import accounts, admin, assets, health, orders
 from gateway.runtime import Runtime
 
@@ -55,6 +56,23 @@ def _too_large() -> ApiError:
     return ApiError(413, "PAYLOAD_TOO_LARGE", "The body is larger than 1 MiB")
 
 
+def _with_error_envelope(app: FastAPI) -> None:
+    """Add `ErrorEnvelope` to the document's components: the routes' error answers refer to it
+    (gateway/models/errors.py) without naming it as a FastAPI response model."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            envelope = ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(envelope.pop("$defs", {}))
+            components["ErrorEnvelope"] = envelope
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     """Build the app around a runtime that `lifespan` starts and closes."""
 
@@ -78,6 +96,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(module.router)
     app.include_router(health.router)
     install_error_handlers(app)
+    _with_error_envelope(app)
 
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app

@@ -15,7 +15,9 @@ from typing import Any
 import ray
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from engine import Rejected
 from gateway.responses import envelope_response
@@ -40,6 +42,12 @@ REJECTIONS: dict[str, tuple[int, str, str]] = {
     "ORDER_NOT_FOUND": (404, "ORDER_NOT_FOUND", "Order not found"),
     "ORDER_NOT_OPEN": (409, "ORDER_NOT_OPEN", "Order is not open"),
 }
+
+# Codes the gateway answers itself, beside the rejections above.
+_GATEWAY_CODES = {"UNAUTHORIZED": 401, "FORBIDDEN": 403, "ASSET_NOT_FOUND": 404, "PAYLOAD_TOO_LARGE": 413,
+                  "VALIDATION_ERROR": 422, "INVALID_ASSET": 422, "NOT_READY": 503, "SERVICE_UNAVAILABLE": 503}
+# Every documented error code -> its HTTP status (the OpenAPI document lists them per route).
+CODE_STATUSES: dict[str, int] = {code: status for status, code, _ in REJECTIONS.values()} | _GATEWAY_CODES
 
 _HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
                405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
@@ -96,6 +104,23 @@ def error_response(error: ApiError):
         error={"code": error.code, "details": error.details}, headers=error.headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """The methods of the resource this path names: every route of the first matching route's
+    template (Starlette's 405 names only that one route's methods; `/orders/batch` is its own
+    resource, although `/orders/{order_id}` would also match it)."""
+    template = None
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):  # included routers flattened
+        if template is None:
+            match, _ = route.matches(request.scope)
+            if match is Match.NONE:
+                continue
+            template = route.path
+        if route.path == template:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error in the envelope."""
 
@@ -114,10 +139,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(ApiError(422, "VALIDATION_ERROR", "The request is not valid", details))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException):
+    async def http_error(request: Request, error: StarletteHTTPException):
         code = _HTTP_CODES.get(error.status_code, f"HTTP_{error.status_code}")
         message = error.detail if isinstance(error.detail, str) else code.replace("_", " ").capitalize()
-        return error_response(ApiError(error.status_code, code, message, headers=error.headers))
+        headers = error.headers
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        return error_response(ApiError(error.status_code, code, message, headers=headers))
 
     @app.exception_handler(ray.exceptions.RayActorError)
     @app.exception_handler(ray.exceptions.ActorUnavailableError)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter
 
-from gateway.models.common import DecimalInput, DecimalString
+from gateway.models.common import DecimalInput, DecimalString, PlainDecimal, Quantity
 
 
 class OrderTypeName(str, Enum):
@@ -31,24 +32,85 @@ class OrderStatusName(str, Enum):
     failed = "failed"
 
 
-class OrderCreateRequest(BaseModel):
-    """A new market or limit order."""
+class _OrderFields(BaseModel):
+    """The fields every order variant shares."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"asset_id": "BTC", "order_type": "limit_buy", "quantity": "0.5", "price": "100.25"}]})
+    asset_id: str = Field(min_length=1, max_length=10, description="a listed asset, else 422 UNKNOWN_ASSET")
+    quantity: Quantity
+    client_order_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="unique per user for ever: a retry with the same id never places a second order "
+                    "(409 DUPLICATE_CLIENT_ORDER_ID answers the first one)")
+    description: str | None = Field(default=None, max_length=500)
+
+
+class LimitOrderRequest(_OrderFields):
+    """A limit order: a price; gtc (rests on the book), ioc or fok; post_only with gtc only."""
+
+    model_config = ConfigDict(title="LimitOrderRequest", json_schema_extra={
+        # post_only: true with ioc or fok is refused (422 INVALID_ORDER).
+        "not": {"required": ["post_only", "time_in_force"],
+                "properties": {"post_only": {"const": True}, "time_in_force": {"enum": ["ioc", "fok"]}}},
+        "examples": [{"asset_id": "BTC", "order_type": "limit_buy", "quantity": "0.5", "price": "100.25"},
+                     {"asset_id": "BTC", "order_type": "limit_sell", "quantity": "1", "price": "101",
+                      "time_in_force": "gtc", "post_only": True, "client_order_id": "my-order-1"}]})
+
+    order_type: Literal["limit_buy", "limit_sell"]
+    price: DecimalInput
+    time_in_force: Literal["gtc", "ioc", "fok"] | None = Field(default=None, description="gtc when absent")
+    post_only: StrictBool | None = Field(default=None, description="refused (422) with ioc or fok")
+
+
+class MarketOrderRequest(_OrderFields):
+    """A market order: no price (422 INVALID_ORDER if given), ioc or fok, never post_only."""
+
+    model_config = ConfigDict(title="MarketOrderRequest", json_schema_extra={
+        "examples": [{"asset_id": "BTC", "order_type": "market_buy", "quantity": "0.5"}]})
+
+    order_type: Literal["market_buy", "market_sell"]
+    price: None = Field(default=None, description="market orders take no price")
+    time_in_force: Literal["ioc", "fok"] | None = Field(default=None, description="ioc when absent")
+    post_only: Literal[False] | None = None
+
+
+# The contract of POST /api/v1/orders, one variant per kind of order (stop variants join here).
+OrderRequest = Annotated[Union[LimitOrderRequest, MarketOrderRequest], Field(discriminator="order_type")]
+_ORDER_REQUEST = TypeAdapter(OrderRequest)
+
+
+class BatchOrderItem(BaseModel):
+    """An order of a batch: checked on its own, so one that breaks a rule of `OrderRequest`
+    (a price on a market order, post_only with ioc, a zero quantity...) fails alone in
+    `results`, with the code POST /api/v1/orders would answer."""
 
     asset_id: str = Field(min_length=1, max_length=10)
     order_type: OrderTypeName
-    quantity: DecimalInput
-    price: DecimalInput | None = None
+    quantity: PlainDecimal
+    price: PlainDecimal | None = None
     time_in_force: TimeInForceName | None = None
     post_only: StrictBool | None = None
     client_order_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     description: str | None = Field(default=None, max_length=500)
 
 
+class OrderCreateRequest(BatchOrderItem):
+    """A new order as the route reads it, documented as the union `OrderRequest`.
+
+    The route reads every variant through this lenient model and leaves the rules that tie
+    fields together to `engine.check_order_shape`, so that breaking them answers 422
+    INVALID_ORDER, as API.md says. What the document allows (the union) is what passes both.
+    """
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        # Every field at the top (what any order may carry), and the variant that settles the rest.
+        fields = handler.resolve_ref_schema(handler(core_schema))
+        union = handler(_ORDER_REQUEST.core_schema)
+        return {**fields, "oneOf": union["oneOf"], "discriminator": union["discriminator"]}
+
+
 class OrderBatchRequest(BaseModel):
-    orders: list[OrderCreateRequest] = Field(min_length=1, max_length=100)
+    orders: list[BatchOrderItem] = Field(min_length=1, max_length=100)
 
 
 class OrderData(BaseModel):
@@ -79,10 +141,19 @@ class OrderListData(BaseModel):
     has_more: bool
 
 
+class BatchItemError(BaseModel):
+    code: Literal["INVALID_ORDER", "INVALID_QUANTITY", "INVALID_PRICE", "INVALID_TICK_SIZE",
+                  "INVALID_LOT_SIZE", "UNKNOWN_ASSET", "INSUFFICIENT_BALANCE", "DUPLICATE_CLIENT_ORDER_ID"]
+    message: str
+    details: Any = None
+
+
 class OrderBatchItem(BaseModel):
+    """One order's outcome: `data` on success; `error` (and, for a duplicate, the earlier order in `data`)."""
+
     success: bool
     data: OrderData | None = None
-    error: dict | None = None
+    error: BatchItemError | None = None
 
 
 class OrderBatchData(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from fractions import Fraction
 from typing import Annotated, Literal
 
@@ -16,13 +15,13 @@ from gateway.errors import ApiError
 from gateway.models.accounts import (
     AssetBalanceData, AssetBalancesData, AssetTransactionHistoryData, PortfolioData,
 )
-from gateway.models.common import ERROR_RESPONSES, Envelope
+from gateway.models.common import Envelope, IsoDateTime
+from gateway.models.errors import USER_AUTH, error_responses
 from gateway.responses import ok, utc_now_iso
 from gateway.times import micros_or_none
 from gateway.views import current_price, decimal, format_fraction, iso_or_none, transaction_data
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES,
-                   route_class=ExactJSONRoute)
+router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=ExactJSONRoute)
 
 
 async def _holdings(service, username: str) -> list[dict]:
@@ -52,7 +51,8 @@ def _balance_row(username: str, row: dict) -> dict:
             "last_updated": iso_or_none(row["updated"])}
 
 
-@router.get("/balances", response_model=Envelope[AssetBalancesData])
+@router.get("/balances", response_model=Envelope[AssetBalancesData],
+            responses=error_responses(USER_AUTH, "VALIDATION_ERROR"))
 async def list_balances(username: CurrentUser, service: Service,
                         limit: Annotated[int, Query(ge=1, le=100)] = 100,
                         offset: Annotated[int, Query(ge=0)] = 0):
@@ -65,7 +65,8 @@ async def list_balances(username: CurrentUser, service: Service,
                "has_more": offset + limit < len(rows)})
 
 
-@router.get("/balances/{asset_id}", response_model=Envelope[AssetBalanceData])
+@router.get("/balances/{asset_id}", response_model=Envelope[AssetBalanceData],
+            responses=error_responses(USER_AUTH, "VALIDATION_ERROR", "ASSET_NOT_FOUND"))
 async def get_balance(asset_id: str, username: CurrentUser, service: Service):
     """One balance of the caller; an asset never held answers zeros."""
     if asset_id != USD and await service.spec(asset_id) is None:
@@ -80,14 +81,15 @@ async def get_balance(asset_id: str, username: CurrentUser, service: Service):
     return ok(_balance_row(username, row))
 
 
-@router.get("/transactions/{asset_id}", response_model=Envelope[AssetTransactionHistoryData])
+@router.get("/transactions/{asset_id}", response_model=Envelope[AssetTransactionHistoryData],
+            responses=error_responses(USER_AUTH, "VALIDATION_ERROR", "ASSET_NOT_FOUND"))
 async def list_transactions(
     asset_id: str, username: CurrentUser, service: Service,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     transaction_type: Literal["BUY", "SELL"] | None = None,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
+    start_date: IsoDateTime | None = None,
+    end_date: IsoDateTime | None = None,
 ):
     """The caller's fills in one asset, newest first."""
     spec = await service.spec(asset_id)
@@ -101,7 +103,7 @@ async def list_transactions(
                "total_count": selected.total_count, "has_more": selected.has_more})
 
 
-@router.get("/portfolio", response_model=Envelope[PortfolioData])
+@router.get("/portfolio", response_model=Envelope[PortfolioData], responses=error_responses(USER_AUTH))
 async def portfolio(username: CurrentUser, service: Service):
     """The caller's USD, holdings at current prices, and each one's share of the whole."""
     usd_row, *asset_rows = await _holdings(service, username)

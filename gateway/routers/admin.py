@@ -15,17 +15,19 @@ from gateway.exact_json import ExactJSONRoute
 from gateway.models.admin import (
     AssetCreateRequest, BalanceChangeData, BalanceChangeRequest, UserCreatedData, UserCreateRequest,
 )
-from gateway.models.common import ERROR_RESPONSES, Envelope
+from gateway.models.common import Envelope
+from gateway.models.errors import ADMIN_AUTH, BODY, error_responses
 from gateway.models.market import AssetData
 from gateway.responses import ok
 from gateway.runtime import hash_key
 from gateway.views import asset_data
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=ERROR_RESPONSES,
-                   route_class=ExactJSONRoute)
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=ExactJSONRoute)
+_BALANCE_CHANGE = (ADMIN_AUTH, BODY, "USER_NOT_FOUND", "UNKNOWN_ASSET", "INVALID_AMOUNT", "INVALID_LOT_SIZE")
 
 
-@router.post("/users", status_code=201, response_model=Envelope[UserCreatedData])
+@router.post("/users", status_code=201, response_model=Envelope[UserCreatedData],
+             responses=error_responses(ADMIN_AUTH, BODY, "USER_EXISTS"))
 async def create_user(body: UserCreateRequest, _: Admin, service: Service):
     """Create a user and its API key; the key is shown only in this answer."""
     api_key = secrets.token_urlsafe(32)
@@ -36,7 +38,8 @@ async def create_user(body: UserCreateRequest, _: Admin, service: Service):
     return ok({"username": body.username, "api_key": api_key}, "User created", 201)
 
 
-@router.post("/assets", status_code=201, response_model=Envelope[AssetData])
+@router.post("/assets", status_code=201, response_model=Envelope[AssetData],
+             responses=error_responses(ADMIN_AUTH, BODY, "ASSET_EXISTS", "INVALID_ASSET", "INVALID_ASSET_SPEC"))
 async def create_asset(body: AssetCreateRequest, _: Admin, service: Service):
     """Define an asset that trades against USD."""
     if body.asset_id == USD:
@@ -49,13 +52,15 @@ async def create_asset(body: AssetCreateRequest, _: Admin, service: Service):
     return ok(asset_data(spec, None), "Asset created", 201)
 
 
-@router.post("/deposits", status_code=201, response_model=Envelope[BalanceChangeData])
+@router.post("/deposits", status_code=201, response_model=Envelope[BalanceChangeData],
+             responses=error_responses(*_BALANCE_CHANGE))
 async def deposit(body: BalanceChangeRequest, _: Admin, service: Service):
     """Credit a user's available balance."""
     return await _change(service, body, "deposit")
 
 
-@router.post("/withdrawals", status_code=201, response_model=Envelope[BalanceChangeData])
+@router.post("/withdrawals", status_code=201, response_model=Envelope[BalanceChangeData],
+             responses=error_responses(*_BALANCE_CHANGE, "INSUFFICIENT_BALANCE"))
 async def withdraw(body: BalanceChangeRequest, _: Admin, service: Service):
     """Debit a user's available balance (never what open orders hold)."""
     return await _change(service, body, "withdraw")

@@ -9,16 +9,17 @@ from fastapi import APIRouter, Query
 from gateway.deps import Service
 from gateway.exact_json import ExactJSONRoute
 from gateway.errors import ApiError
-from gateway.models.common import ERROR_RESPONSES, Envelope
+from gateway.models.common import Envelope
+from gateway.models.errors import PUBLIC, error_responses
 from gateway.models.market import AssetData, OrderBookData, TradeData
 from gateway.responses import iso_from_micros, ok
 from gateway.views import asset_data
 
-router = APIRouter(prefix="/api/v1/assets", tags=["market data"], responses=ERROR_RESPONSES,
-                   route_class=ExactJSONRoute)
+router = APIRouter(prefix="/api/v1/assets", tags=["market data"], route_class=ExactJSONRoute)
+_ONE_ASSET = error_responses(PUBLIC, "VALIDATION_ERROR", "ASSET_NOT_FOUND")
 
 
-@router.get("", response_model=Envelope[list[AssetData]])
+@router.get("", response_model=Envelope[list[AssetData]], responses=error_responses(PUBLIC))
 async def list_assets(service: Service):
     """Every asset with its last price and best bid and ask."""
     await service.refresh_assets()
@@ -34,7 +35,7 @@ async def _spec(service, asset_id: str):
     return spec
 
 
-@router.get("/{asset_id}", response_model=Envelope[AssetData])
+@router.get("/{asset_id}", response_model=Envelope[AssetData], responses=_ONE_ASSET)
 async def get_asset(asset_id: str, service: Service):
     """One asset."""
     spec = await _spec(service, asset_id)
@@ -42,7 +43,7 @@ async def get_asset(asset_id: str, service: Service):
     return ok(asset_data(spec, summaries.get(asset_id)))
 
 
-@router.get("/{asset_id}/book", response_model=Envelope[OrderBookData])
+@router.get("/{asset_id}/book", response_model=Envelope[OrderBookData], responses=_ONE_ASSET)
 async def get_book(asset_id: str, service: Service, depth: Annotated[int, Query(ge=1, le=1000)] = 20):
     """Aggregated price levels, best first."""
     spec = await _spec(service, asset_id)
@@ -56,7 +57,7 @@ async def get_book(asset_id: str, service: Service, depth: Annotated[int, Query(
                "asks": levels(book.asks)})
 
 
-@router.get("/{asset_id}/trades", response_model=Envelope[list[TradeData]])
+@router.get("/{asset_id}/trades", response_model=Envelope[list[TradeData]], responses=_ONE_ASSET)
 async def get_trades(asset_id: str, service: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 50):
     """The latest trades, newest first."""
     spec = await _spec(service, asset_id)

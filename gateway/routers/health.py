@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Request
 
+from gateway.models.health import HealthData, HealthLiveData, HealthReadyData
 from gateway.responses import plain_json, utc_now_iso
 
 router = APIRouter(tags=["health"])
@@ -17,7 +18,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     VERSION = "0.0.0"
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthData)
 async def health(request: Request):
     """Overall state: recovery, journal and actors."""
     runtime = request.app.state.runtime
@@ -37,7 +38,8 @@ async def health(request: Request):
     })
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", response_model=HealthReadyData, responses={
+    503: {"model": HealthReadyData, "description": "Recovering: `status` is not_ready"}})
 async def ready(request: Request):
     """200 once recovery is done, 503 before."""
     runtime = request.app.state.runtime
@@ -46,7 +48,7 @@ async def ready(request: Request):
     return plain_json(body, 200 if runtime.ready else 503)
 
 
-@router.get("/health/live")
+@router.get("/health/live", response_model=HealthLiveData)
 async def live():
     """200 while the process serves."""
     return plain_json({"status": "alive", "timestamp": utc_now_iso()})

@@ -8,7 +8,7 @@ from decimal import Decimal
 from engine import AssetSpec, check_order_shape
 from engine.orders import ORDER_TYPES, TIMES_IN_FORCE
 from gateway.errors import ApiError
-from gateway.models.orders import OrderCreateRequest
+from gateway.models.orders import BatchOrderItem
 from gateway.runtime import Runtime
 from gateway.views import order_data
 from actors.messages import DUPLICATE, PLACED, OrderOutcome, PlaceOrder
@@ -16,7 +16,7 @@ from actors.messages import DUPLICATE, PLACED, OrderOutcome, PlaceOrder
 MAX_QUANTITY = Decimal(1_000_000)
 
 
-async def order_request(service: Runtime, username: str, body: OrderCreateRequest) -> tuple[AssetSpec, PlaceOrder]:
+async def order_request(service: Runtime, username: str, body: BatchOrderItem) -> tuple[AssetSpec, PlaceOrder]:
     """Check an order against its asset's rules and build the shard's request."""
     spec = await service.spec(body.asset_id)
     if spec is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,7 +13,8 @@ from gateway.deps import CurrentUser, Service, known_user
 from gateway.direct import direct_path, is_json
 from gateway.errors import ApiError, within_deadline
 from gateway.exact_json import ExactJSONRequest, ExactJSONRoute
-from gateway.models.common import ERROR_RESPONSES, Envelope
+from gateway.models.common import Envelope, IsoDateTime
+from gateway.models.errors import BODY, ORDER_REFUSALS, USER_AUTH, error_responses
 from gateway.models.orders import (
     OrderBatchData, OrderBatchRequest, OrderCreateRequest, OrderData, OrderListData,
     OrderStatusName, OrderTypeName,
@@ -24,11 +24,11 @@ from gateway.routers.order_requests import order_request, outcome, parse_order_i
 from gateway.times import micros_or_none
 from gateway.views import order_data
 
-router = APIRouter(prefix="/api/v1/orders", tags=["orders"], responses=ERROR_RESPONSES,
-                   route_class=ExactJSONRoute)
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=ExactJSONRoute)
 
 
-@router.post("", status_code=201, response_model=Envelope[OrderData])
+@router.post("", status_code=201, response_model=Envelope[OrderData],
+             responses=error_responses(USER_AUTH, BODY, ORDER_REFUSALS, "DUPLICATE_CLIENT_ORDER_ID"))
 async def create_order(body: OrderCreateRequest, username: CurrentUser, service: Service):
     """Place a market or limit order; answer once it and its matching are journaled."""
     spec, request = await order_request(service, username, body)
@@ -50,7 +50,7 @@ async def _create_order_direct(request: ExactJSONRequest):
     return await create_order(body, username, service)
 
 
-@router.post("/batch", response_model=Envelope[OrderBatchData])
+@router.post("/batch", response_model=Envelope[OrderBatchData], responses=error_responses(USER_AUTH, BODY))
 async def create_orders(body: OrderBatchRequest, username: CurrentUser, service: Service):
     """Place up to 100 orders, each independent of the others; results in request order."""
     results: list = [None] * len(body.orders)
@@ -82,7 +82,8 @@ def _failure(error: ApiError) -> dict:
                                                             "details": error.details}}
 
 
-@router.get("/{order_id}", response_model=Envelope[OrderData])
+@router.get("/{order_id}", response_model=Envelope[OrderData],
+            responses=error_responses(USER_AUTH, "VALIDATION_ERROR", "ORDER_NOT_FOUND"))
 async def get_order(order_id: str, username: CurrentUser, service: Service):
     """Return one of the caller's orders."""
     order = await service.client.get_order(username, parse_order_id(order_id))
@@ -91,7 +92,7 @@ async def get_order(order_id: str, username: CurrentUser, service: Service):
     return ok(order_data(order, await service.spec(order.asset_id)))
 
 
-@router.get("", response_model=Envelope[OrderListData])
+@router.get("", response_model=Envelope[OrderListData], responses=error_responses(USER_AUTH, "VALIDATION_ERROR"))
 async def list_orders(
     username: CurrentUser, service: Service,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -99,8 +100,8 @@ async def list_orders(
     order_type: OrderTypeName | None = None,
     status: OrderStatusName | None = None,
     asset_id: Annotated[str | None, Query(min_length=1, max_length=10)] = None,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
+    start_date: IsoDateTime | None = None,
+    end_date: IsoDateTime | None = None,
 ):
     """List the caller's orders, newest first, with filters."""
     filters = {"order_type": order_type.value if order_type else None,
@@ -112,7 +113,8 @@ async def list_orders(
                "has_more": selected.has_more})
 
 
-@router.delete("/{order_id}", response_model=Envelope[OrderData])
+@router.delete("/{order_id}", response_model=Envelope[OrderData],
+               responses=error_responses(USER_AUTH, "VALIDATION_ERROR", "ORDER_NOT_FOUND", "ORDER_NOT_OPEN"))
 async def cancel_order(order_id: str, username: CurrentUser, service: Service):
     """Cancel the rest of an open order and release its hold."""
     result = await within_deadline(service.client.cancel_order(CancelOrder(username, parse_order_id(order_id))))
