@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_left
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -98,7 +98,7 @@ class ServiceClient:
 
     async def create_user(self, username: str, key_hash: str, created_at: int) -> str | None:
         return await self._timed(REGISTRY, "create_user",
-                                 self.registry.create_user.remote(username, key_hash, created_at))
+                                 partial(self.registry.create_user.remote, username, key_hash, created_at))
 
     async def authenticate(self, key_hash: str) -> str | None:
         return await self._ask(REGISTRY, self.registry, "authenticate", key_hash)
@@ -107,7 +107,7 @@ class ServiceClient:
         return await self._ask(REGISTRY, self.registry, "user_exists", username)
 
     async def create_asset(self, spec: AssetSpec) -> str | None:
-        return await self._timed(REGISTRY, "create_asset", self.registry.create_asset.remote(spec))
+        return await self._timed(REGISTRY, "create_asset", partial(self.registry.create_asset.remote, spec))
 
     async def assets(self) -> list[AssetSpec]:
         return await self._ask(REGISTRY, self.registry, "assets_list")
@@ -117,7 +117,7 @@ class ServiceClient:
     async def adjust_balance(self, request: AdjustBalance) -> BalanceOutcome:
         index = shard_for(request.username, self.config.shard_count)
         (result,) = await self._timed(self.shard_names[index], "adjust_balances",
-                                      self.shards[index].adjust_balances.remote([request]))
+                                      partial(self.shards[index].adjust_balances.remote, [request]))
         return result
 
     async def place_order(self, request: PlaceOrder) -> OrderOutcome:
@@ -170,7 +170,7 @@ class ServiceClient:
 
     async def flush(self) -> None:
         """Wait until every change made so far, in every actor, is durable."""
-        await asyncio.gather(*(self._timed(name, "flush", actor.flush.remote()) for name, actor in self.actors()))
+        await asyncio.gather(*(self._timed(name, "flush", actor.flush.remote) for name, actor in self.actors()))
 
     async def drain(self) -> None:
         """Wait until every settlement made so far has reached its shard."""
@@ -182,7 +182,7 @@ class ServiceClient:
 
         async def ask(name: str, actor: Any) -> dict | None:
             try:
-                return await self._timed(name, "metrics", asyncio.wait_for(actor.metrics.remote(), timeout))
+                return await self._timed(name, "metrics", lambda: asyncio.wait_for(actor.metrics.remote(), timeout))
             except Exception:  # restarting or stuck: this scrape goes without it
                 return None
 
@@ -205,24 +205,24 @@ class ServiceClient:
 
     # ---- timing --------------------------------------------------------
 
-    async def _timed(self, actor: str, method: str, call: Awaitable) -> Any:
-        """Await an actor call; with `call_times`, record how long it took."""
+    async def _timed(self, actor: str, method: str, call: Callable[[], Awaitable]) -> Any:
+        """Make an actor call (`call()` sends it) and await it; with `call_times`, record how long it took."""
         times = self.call_times
         if times is None:
-            return await call
+            return await call()
         started = time.perf_counter()
         try:
-            return await call
+            return await call()
         finally:
             times.record(actor, method, time.perf_counter() - started)
 
     async def _ask(self, actor: str, handle: Any, method: str, *args) -> Any:
         """Call a method that is safe to repeat (again while its actor restarts), timed."""
-        return await self._timed(actor, method, _idempotent(getattr(handle, method), *args))
+        return await self._timed(actor, method, partial(_idempotent, getattr(handle, method), *args))
 
     async def _outcomes(self, actor: str, method: Any, name: str, requests: list) -> list[OrderOutcome]:
         """Call a shard's `place_orders` or `cancel_orders` with requests; return their outcomes."""
-        return OrderOutcome.from_rows(await self._timed(actor, name, method.remote(to_rows(requests))))
+        return OrderOutcome.from_rows(await self._timed(actor, name, partial(method.remote, to_rows(requests))))
 
 
 def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[RestingOrder]]) -> dict:
