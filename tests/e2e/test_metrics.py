@@ -6,12 +6,16 @@ compares counters before and after its own requests, never absolute values.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.api import assert_envelope, assert_error, levels
+from tests.e2e.process import REPOSITORY
 
 Samples = dict[tuple[str, frozenset], float]
 
@@ -173,3 +177,43 @@ def test_open_orders_equal_the_resting_orders_of_the_book(api):
     samples = scrape(api)
     assert value(samples, "order_service_open_orders", asset_id=asset_id) == resting
     assert (("order_service_waiting_stops", frozenset({("asset_id", asset_id)})) in samples)
+
+
+# Another gateway process of the same service: it serves five GET /health/live through the
+# gateway's own middleware and flushes its series where the service's processes write theirs.
+SECOND_GATEWAY_PROCESS = """
+import asyncio
+from gateway.metrics import GatewayMetrics, HttpMetrics
+
+class Route:
+    path = "/health/live"
+
+async def app(scope, receive, send):
+    scope["route"] = Route
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+async def main():
+    metrics = GatewayMetrics()
+    assert metrics.multiprocess
+    middleware = HttpMetrics(app, metrics)
+
+    async def send(message):
+        pass
+
+    for _ in range(5):
+        await middleware({"type": "http", "method": "GET", "path": "/health/live"}, None, send)
+    metrics.flush()
+
+asyncio.run(main())
+"""
+
+
+def test_a_scrape_sums_every_gateway_process_of_the_machine(api, service):
+    live = {"route": "/health/live", "method": "GET"}
+    before = scrape(api)
+    subprocess.run([sys.executable, "-c", SECOND_GATEWAY_PROCESS], cwd=REPOSITORY, check=True, timeout=60,
+                   env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(service.data_dir / "metrics")})
+    after = scrape(api)
+    assert delta(before, after, "order_service_http_requests_total", **live, status="200") == 5
+    assert delta(before, after, "order_service_http_request_duration_seconds_count", **live) == 5
