@@ -9,12 +9,12 @@ Two sources, two ways:
   background. prometheus_client's own `inc`/`observe` cost ~1-2 µs each in
   multiprocess mode (a lock and an mmap write); deferring them keeps a request's
   cost at a fraction of that.
-- Multiprocess mode: `order-service serve` points PROMETHEUS_MULTIPROC_DIR at an
-  emptied directory before anything imports prometheus_client (gateway/cli.py), so each gateway
-  process on the machine writes its series to its own files there, and a scrape
-  answered by any of them sums every process's counters and histograms
-  (`MultiProcessCollector`). What another process counted reaches the files within
-  a second (its background flush).
+- Multiprocess mode: `order-service serve` (gateway/cli.py) points
+  PROMETHEUS_MULTIPROC_DIR at an emptied directory before anything imports
+  prometheus_client, so each gateway process on the machine writes its series to
+  its own files there, and a scrape answered by any of them sums every process's
+  counters and histograms (`MultiProcessCollector`). What another process counted
+  reaches the files within a second (its background flush).
 - The actors' figures (journal commits and batch sizes, queue depths, memory, resting
   orders) are kept by each actor in plain integers and fetched at scrape time by one
   `metrics()` call per actor (`ActorCollector`): once per scrape whichever process
