@@ -237,6 +237,14 @@ class AssetBookActor:
                 self.config.actor_name(f"shard-{shard}"), namespace=self.config.namespace)
         return handle
 
+    async def metrics(self) -> dict:
+        """Figures for /metrics, gathered once per scrape: journal, memory, resting orders, outbox."""
+        figures = self.store.metrics(f"book-{self.index}")
+        figures["open_orders"] = {asset_id: book.open_order_count() for asset_id, book in self.books.items()}
+        figures["waiting_stops"] = {asset_id: 0 for asset_id in self.books}  # no stop orders yet
+        figures["queues"] = {"settlements_unacknowledged": sum(map(len, self.outbox.pending.values()))}
+        return figures
+
 
 def resting_orders(book: OrderBook) -> list[RestingOrder]:
     """Every order resting on a book, bids then asks, each side in priority."""

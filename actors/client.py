@@ -5,14 +5,21 @@ concurrent order and cancel requests per shard into one Ray call, and always
 awaits object refs, never blocking an event loop on `ray.get`. Values cross
 it as the named messages of actors/messages.py, in integers; decimal strings
 belong to the gateway.
+
+Given `call_times`, it times every awaited actor call as its caller sees it (Ray's
+round trip, the actor's queue and work, retries across a restart), per actor
+(`shard-N`, `book-N`, `registry`) and method, in plain integers on the event loop's
+thread; the gateway drains them into its metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
-
 
 from actors.coalescing import CoalescingQueue
 from actors.config import ServiceConfig, book_actor_for, check_layout, shard_for
@@ -25,22 +32,53 @@ from actors.retry import call_with_retry
 from engine import AssetSpec
 from engine.queries import OpenOrder
 
+REGISTRY = "registry"
+# Upper bounds (seconds) of the actor-call histogram's buckets; the last bucket is +Inf.
+CALL_SECONDS_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class CallTimes:
+    """Durations of awaited actor calls per (actor, method): [sum, count per bucket...]."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], list] = {}
+
+    def record(self, actor: str, method: str, seconds: float) -> None:
+        entry = self.entries.get((actor, method))
+        if entry is None:
+            entry = self.entries[(actor, method)] = [0.0] + [0] * (len(CALL_SECONDS_BOUNDS) + 1)
+        entry[0] += seconds
+        entry[1 + bisect_left(CALL_SECONDS_BOUNDS, seconds)] += 1
+
+    def drain(self) -> dict[tuple[str, str], list]:
+        """Return what was recorded since the last drain, and start again from zero."""
+        entries, self.entries = self.entries, {}
+        return entries
+
 
 class ServiceClient:
     """Routes calls to the registry, account shards and book actors of one service."""
 
-    def __init__(self, config: ServiceConfig) -> None:
+    def __init__(self, config: ServiceConfig, call_times: CallTimes | None = None) -> None:
         check_layout(config)
         self.config = config
+        self.call_times = call_times
         self.registry, self.shards, self.books = create_actors(config)
-        self._order_queues = [CoalescingQueue(partial(_outcomes, shard.place_orders)) for shard in self.shards]
-        self._cancel_queues = [CoalescingQueue(partial(_outcomes, shard.cancel_orders)) for shard in self.shards]
+        self.shard_names = [f"shard-{index}" for index in range(len(self.shards))]
+        self.book_names = [f"book-{index}" for index in range(len(self.books))]
+        self._order_queues = [CoalescingQueue(partial(self._outcomes, name, shard.place_orders, "place_orders"))
+                              for name, shard in zip(self.shard_names, self.shards)]
+        self._cancel_queues = [CoalescingQueue(partial(self._outcomes, name, shard.cancel_orders, "cancel_orders"))
+                               for name, shard in zip(self.shard_names, self.shards)]
 
     async def wait_ready(self) -> None:
         """Wait until every actor has recovered (books, then shards, then the registry)."""
-        await asyncio.gather(*(_idempotent(book.ready) for book in self.books))
-        await asyncio.gather(*(_idempotent(shard.ready) for shard in self.shards))
-        await _idempotent(self.registry.ready)
+        await asyncio.gather(*(self._ask(name, book, "ready") for name, book in zip(self.book_names, self.books)))
+        await asyncio.gather(*(self._ask(name, shard, "ready")
+                               for name, shard in zip(self.shard_names, self.shards)))
+        await self._ask(REGISTRY, self.registry, "ready")
 
     def shard(self, username: str) -> Any:
         return self.shards[shard_for(username, self.config.shard_count)]
@@ -48,27 +86,38 @@ class ServiceClient:
     def book(self, asset_id: str) -> Any:
         return self.books[book_actor_for(asset_id, self.config.book_actor_count)]
 
+    async def _ask_shard(self, username: str, method: str, *args):
+        index = shard_for(username, self.config.shard_count)
+        return await self._ask(self.shard_names[index], self.shards[index], method, *args)
+
+    async def _ask_book(self, asset_id: str, method: str, *args):
+        index = book_actor_for(asset_id, self.config.book_actor_count)
+        return await self._ask(self.book_names[index], self.books[index], method, *args)
+
     # ---- registry ------------------------------------------------------
 
     async def create_user(self, username: str, key_hash: str, created_at: int) -> str | None:
-        return await self.registry.create_user.remote(username, key_hash, created_at)
+        return await self._timed(REGISTRY, "create_user",
+                                 partial(self.registry.create_user.remote, username, key_hash, created_at))
 
     async def authenticate(self, key_hash: str) -> str | None:
-        return await _idempotent(self.registry.authenticate, key_hash)
+        return await self._ask(REGISTRY, self.registry, "authenticate", key_hash)
 
     async def user_exists(self, username: str) -> bool:
-        return await _idempotent(self.registry.user_exists, username)
+        return await self._ask(REGISTRY, self.registry, "user_exists", username)
 
     async def create_asset(self, spec: AssetSpec) -> str | None:
-        return await self.registry.create_asset.remote(spec)
+        return await self._timed(REGISTRY, "create_asset", partial(self.registry.create_asset.remote, spec))
 
     async def assets(self) -> list[AssetSpec]:
-        return await _idempotent(self.registry.assets_list)
+        return await self._ask(REGISTRY, self.registry, "assets_list")
 
     # ---- accounts ------------------------------------------------------
 
     async def adjust_balance(self, request: AdjustBalance) -> BalanceOutcome:
-        (result,) = await self.shard(request.username).adjust_balances.remote([request])
+        index = shard_for(request.username, self.config.shard_count)
+        (result,) = await self._timed(self.shard_names[index], "adjust_balances",
+                                      partial(self.shards[index].adjust_balances.remote, [request]))
         return result
 
     async def place_order(self, request: PlaceOrder) -> OrderOutcome:
@@ -77,48 +126,68 @@ class ServiceClient:
 
     async def place_orders(self, username: str, requests: list[PlaceOrder]) -> list[OrderOutcome]:
         """Place a user's orders in one call, in order."""
-        return await _outcomes(self.shard(username).place_orders, requests)
+        index = shard_for(username, self.config.shard_count)
+        return await self._outcomes(self.shard_names[index], self.shards[index].place_orders, "place_orders",
+                                    requests)
 
     async def cancel_order(self, request: CancelOrder) -> OrderOutcome:
         return await self._cancel_queues[shard_for(request.username, self.config.shard_count)].submit(request)
 
     async def get_order(self, username: str, order_id: int) -> OrderView | None:
-        return await _idempotent(self.shard(username).get_order, username, order_id)
+        return await self._ask_shard(username, "get_order", username, order_id)
 
     async def list_orders(self, username: str, filters: dict, limit: int, offset: int) -> Page[OrderView]:
-        return await _idempotent(self.shard(username).list_orders, username, filters, limit, offset)
+        return await self._ask_shard(username, "list_orders", username, filters, limit, offset)
 
     async def balances(self, username: str) -> dict[str, Balance]:
-        return await _idempotent(self.shard(username).balances, username)
+        return await self._ask_shard(username, "balances", username)
 
     async def transactions(self, username: str, asset_id: str, filters: dict, limit: int,
                            offset: int) -> Page[Transaction]:
-        return await _idempotent(self.shard(username).transactions, username, asset_id, filters, limit, offset)
+        return await self._ask_shard(username, "transactions", username, asset_id, filters, limit, offset)
 
     # ---- market data ---------------------------------------------------
 
     async def summaries(self) -> dict[str, MarketSummary]:
         """Return every asset's last price and best bid and ask."""
         merged: dict[str, MarketSummary] = {}
-        for part in await asyncio.gather(*(_idempotent(book.summaries) for book in self.books)):
+        for part in await asyncio.gather(*(self._ask(name, book, "summaries")
+                                           for name, book in zip(self.book_names, self.books))):
             merged.update(part)
         return merged
 
     async def depth(self, asset_id: str, levels: int) -> BookDepth | None:
-        return await _idempotent(self.book(asset_id).depth, asset_id, levels)
+        return await self._ask_book(asset_id, "depth", asset_id, levels)
 
     async def trades(self, asset_id: str, limit: int) -> list[TradeExecuted] | None:
-        return await _idempotent(self.book(asset_id).trades, asset_id, limit)
+        return await self._ask_book(asset_id, "trades", asset_id, limit)
 
     # ---- operations ----------------------------------------------------
 
+    def actors(self) -> list[tuple[str, Any]]:
+        """Every actor of the service with its name: the registry, the shards, the books."""
+        return [(REGISTRY, self.registry), *zip(self.shard_names, self.shards), *zip(self.book_names, self.books)]
+
     async def flush(self) -> None:
         """Wait until every change made so far, in every actor, is durable."""
-        await asyncio.gather(*(actor.flush.remote() for actor in (self.registry, *self.shards, *self.books)))
+        await asyncio.gather(*(self._timed(name, "flush", actor.flush.remote) for name, actor in self.actors()))
 
     async def drain(self) -> None:
         """Wait until every settlement made so far has reached its shard."""
-        await asyncio.gather(*(_idempotent(book.drained) for book in self.books))
+        await asyncio.gather(*(self._ask(name, book, "drained") for name, book in zip(self.book_names, self.books)))
+
+    async def actor_metrics(self, timeout: float) -> list[dict]:
+        """Every actor's own figures (`metrics()`, one call each); one that has not answered
+        within `timeout` seconds, or failed, is left out rather than holding the others."""
+
+        async def ask(name: str, actor: Any) -> dict | None:
+            try:
+                return await self._timed(name, "metrics", lambda: asyncio.wait_for(actor.metrics.remote(), timeout))
+            except Exception:  # restarting or stuck: this scrape goes without it
+                return None
+
+        answers = await asyncio.gather(*(ask(name, actor) for name, actor in self.actors()))
+        return [answer for answer in answers if answer is not None]
 
     async def audit(self) -> dict:
         """Check the invariants of DESIGN.md across every shard and book; return the report.
@@ -126,11 +195,34 @@ class ServiceClient:
         Call it when no orders are in flight: it first waits for settlements to arrive.
         """
         await self.drain()
-        shard_reports = await asyncio.gather(*(_idempotent(shard.audit) for shard in self.shards))
+        shard_reports = await asyncio.gather(*(self._ask(name, shard, "audit")
+                                               for name, shard in zip(self.shard_names, self.shards)))
         book_orders: dict[str, list] = {}
-        for part in await asyncio.gather(*(_idempotent(book.open_orders) for book in self.books)):
+        for part in await asyncio.gather(*(self._ask(name, book, "open_orders")
+                                           for name, book in zip(self.book_names, self.books))):
             book_orders.update(part)
         return combine_audits(shard_reports, book_orders)
+
+    # ---- timing --------------------------------------------------------
+
+    async def _timed(self, actor: str, method: str, call: Callable[[], Awaitable]) -> Any:
+        """Make an actor call (`call()` sends it) and await it; with `call_times`, record how long it took."""
+        times = self.call_times
+        if times is None:
+            return await call()
+        started = time.perf_counter()
+        try:
+            return await call()
+        finally:
+            times.record(actor, method, time.perf_counter() - started)
+
+    async def _ask(self, actor: str, handle: Any, method: str, *args) -> Any:
+        """Call a method that is safe to repeat (again while its actor restarts), timed."""
+        return await self._timed(actor, method, partial(_idempotent, getattr(handle, method), *args))
+
+    async def _outcomes(self, actor: str, method: Any, name: str, requests: list) -> list[OrderOutcome]:
+        """Call a shard's `place_orders` or `cancel_orders` with requests; return their outcomes."""
+        return OrderOutcome.from_rows(await self._timed(actor, name, partial(method.remote, to_rows(requests))))
 
 
 def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[RestingOrder]]) -> dict:
@@ -161,11 +253,6 @@ def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[Restin
         problems.append(f"book holds order {order_id} that no shard has open")
     return {"problems": problems, "totals": totals, "net_deposits": net,
             "open_orders": len(shard_open), "resting_orders": len(book_open)}
-
-
-async def _outcomes(method, requests: list) -> list[OrderOutcome]:
-    """Call a shard's `place_orders` or `cancel_orders` with requests; return their outcomes."""
-    return OrderOutcome.from_rows(await method.remote(to_rows(requests)))
 
 
 async def _idempotent(method, *args):

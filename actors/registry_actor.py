@@ -125,3 +125,7 @@ class RegistryActor:
             self._apply(UserCreated(username, key_hash, created_at))
         for record in state["assets"]:
             self._apply(AssetDefined(record))
+
+    async def metrics(self) -> dict:
+        """Figures for /metrics, gathered once per scrape: journal and memory."""
+        return self.store.metrics("registry")

@@ -374,3 +374,9 @@ class AccountShardActor:
                     lambda: self._books.pop(book, None)),
                 max_batch=2000, on_result=lambda row: self._apply_handed_out(SubmitAnswer.from_row(row)))
         return sender
+
+    async def metrics(self) -> dict:
+        """Figures for /metrics, gathered once per scrape: journal, memory, orders awaiting a book."""
+        figures = self.store.metrics(f"shard-{self.index}")
+        figures["queues"] = {"orders_awaiting_book": len(self._waiters)}
+        return figures

@@ -110,9 +110,16 @@ def parse_arguments() -> argparse.Namespace:
                         help="also run the service as of GIT_REF (a git worktree in the temp directory, same "
                              "venv) and measure its single-order phase right after ours in every repeat: "
                              "before/after figures from one run")
+    parser.add_argument("--metrics-off", action="store_true",
+                        help="also run this checkout with ORDER_SERVICE_METRICS=false as the baseline and measure "
+                             "its single-order phase right after ours in every repeat: the cost of the metrics, "
+                             "paired in one run")
     parser.add_argument("--pause", type=float, default=0.0,
                         help="seconds to wait after setup before the phases (e.g. to attach py-spy)")
-    return parser.parse_args()
+    arguments = parser.parse_args()
+    if arguments.metrics_off and arguments.baseline:
+        parser.error("--metrics-off and --baseline both choose the baseline: give one")
+    return arguments
 
 
 @dataclass
@@ -170,7 +177,7 @@ def start_targets(run: Run) -> None:
     if "ceiling" in run.phases:
         run.sink = start_noop(run.sink_port, True, run.root / "sink.log")
         run.meter.watch(run.sink.pid, "raw sink")
-    if arguments.baseline:
+    if arguments.baseline or arguments.metrics_off:
         start_baseline(run)
     if "peer" in run.phases:
         run.peer = start_peer(run.peer_port, run.root / "peer", run.assets, run.root / "peer.log")
@@ -185,14 +192,20 @@ def start_targets(run: Run) -> None:
 
 
 def start_baseline(run: Run) -> None:
-    """Check out `--baseline` in a git worktree and start it as a second service with its own traders."""
-    worktree = run.worktree = run.root / "baseline-src"
-    subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--quiet", "--detach", str(worktree),
-                    run.arguments.baseline], check=True)
-    run.revision = subprocess.run(["git", "-C", str(worktree), "log", "-1", "--format=%h %s"],
-                                  capture_output=True, text=True, check=True).stdout.strip()
-    run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync, source=worktree,
-                                  settings=run.service.settings)
+    """Start the baseline as a second service with its own traders: `--baseline` checked out in a git
+    worktree, or (`--metrics-off`) this checkout with its metrics switched off."""
+    if run.arguments.metrics_off:
+        run.revision = "this checkout, ORDER_SERVICE_METRICS=false"
+        run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync,
+                                      settings={**run.service.settings, "ORDER_SERVICE_METRICS": "false"})
+    else:
+        worktree = run.worktree = run.root / "baseline-src"
+        subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--quiet", "--detach", str(worktree),
+                        run.arguments.baseline], check=True)
+        run.revision = subprocess.run(["git", "-C", str(worktree), "log", "-1", "--format=%h %s"],
+                                      capture_output=True, text=True, check=True).stdout.strip()
+        run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync, source=worktree,
+                                      settings=run.service.settings)
     run.baseline.start()
     run.baseline_meter = CpuMeter(run.baseline)
     run.baseline_population = asyncio.run(create_population(
@@ -222,7 +235,7 @@ def print_conditions(run: Run) -> None:
           f"below and asks above a reference in mid ± 0.25, then one market sell and one market buy, "
           f"each connection sending for its own users", flush=True)
     if run.baseline is not None:
-        print(f"  baseline: the service as of {arguments.baseline} ({run.revision}), same settings, "
+        print(f"  baseline: the service as of {arguments.baseline or 'now'} ({run.revision}), same settings, "
               f"its own Ray and data; its single phase runs right after ours in every repeat", flush=True)
     if arguments.pause:
         print(f"  pausing {arguments.pause:g}s: service pid {run.service.process.pid}", flush=True)

@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from fastapi import HTTPException as StarletteHTTPException
 
 from gateway.errors import ApiError, error_response, install_error_handlers
+from gateway.metrics import HttpMetrics
 from gateway.models.common import ErrorEnvelope
-from gateway.routers import accounts, admin, assets, health, orders
+from gateway.routers import accounts, admin, assets, health, metrics, orders
 from gateway.runtime import Runtime
 
 MAX_BODY_BYTES = 1 << 20
@@ -79,7 +80,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await runtime.start()
+        runtime.metrics.start_flushing()
         yield
+        runtime.metrics.stop_flushing()
         await runtime.close()
 
     app = FastAPI(
@@ -95,8 +98,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     for module in (orders, accounts, assets, admin):  # the busiest first: routes are matched in order
         app.include_router(module.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     install_error_handlers(app)
     _with_error_envelope(app)
 
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    if runtime.metrics.enabled:  # outermost: it counts the body limit's refusals too (route "unmatched")
+        app.add_middleware(HttpMetrics, metrics=runtime.metrics)
     return app

@@ -9,11 +9,14 @@ import os
 import secrets
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.settings import Settings
 
 log = logging.getLogger("order_service")
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class AlreadyRunning(RuntimeError):
@@ -52,13 +55,38 @@ def admin_token(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def prepare_metrics_dir(data_dir: Path) -> Path:
+    """Point PROMETHEUS_MULTIPROC_DIR at an emptied directory: the operator's, else DATA_DIR/metrics.
+
+    Every gateway process of this service (they inherit the variable) writes its series
+    to its own files there, and a scrape answered by any of them sums them all. Call it
+    with the data directory locked (the files of the run before would add to this run's
+    counters) and before prometheus_client is imported: it picks its storage at import."""
+    path = Path(os.environ.get(METRICS_DIR_ENV) or data_dir / "metrics").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ[METRICS_DIR_ENV] = str(path)
+    return path
+
+
+@contextmanager
+def metrics_dir_hidden():
+    """Leave PROMETHEUS_MULTIPROC_DIR out of the environment meanwhile (while Ray starts its
+    processes): Ray's own processes use prometheus_client too, and their series are not ours."""
+    path = os.environ.pop(METRICS_DIR_ENV, None)
+    try:
+        yield
+    finally:
+        if path is not None:
+            os.environ[METRICS_DIR_ENV] = path
+
+
 def serve() -> int:
     """Recover from the journals and serve the HTTP API until SIGTERM."""
     import uvicorn
 
     from actors.remote import start_ray
-    from gateway.app import create_app
-    from gateway.runtime import Runtime
 
     settings = Settings.from_environment()
     try:
@@ -67,9 +95,14 @@ def serve() -> int:
         print(f"order-service: {error}", file=sys.stderr)
         return 2
     token = admin_token(settings)
+    prepare_metrics_dir(settings.data_dir)
+    from gateway.app import create_app  # imports prometheus_client: after the line above
+    from gateway.runtime import Runtime
+
     log.info("data directory %s, journal fsync %s, %s", settings.data_dir, "on" if settings.sync else "off",
              f"joining Ray at {settings.ray_address}" if settings.ray_address else "starting a local Ray")
-    start_ray(settings.data_dir, settings.namespace)
+    with metrics_dir_hidden():
+        start_ray(settings.data_dir, settings.namespace)
     runtime = Runtime(settings, token, owns_ray=settings.ray_address is None)
     # Uvicorn re-raises the signal that stopped it once it has shut down cleanly; Ray's
     # driver handler would turn that into exit status 15. A clean shutdown exits 0.

@@ -20,6 +20,7 @@ import ray
 from actors.client import ServiceClient
 from actors.remote import kill_actors
 from engine import AssetSpec
+from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Runtime:
         self.admin_token = admin_token
         self.owns_ray = owns_ray
         self.config = settings.service_config()
+        self.metrics = GatewayMetrics(enabled=settings.metrics)
         self.client: ServiceClient | None = None
         self.ready = False
         self.started_at = time.monotonic()
@@ -53,7 +55,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Create or find the actors and recover them in the background."""
-        self.client = ServiceClient(self.config)
+        self.client = ServiceClient(self.config, self.metrics.call_times)
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
 
     async def _recover(self) -> None:
@@ -66,6 +68,7 @@ class Runtime:
             log.exception("recovery failed")
             return
         self.recovery_seconds = time.monotonic() - started
+        self.metrics.set_recovery(self.recovery_seconds)
         # What is alive now (the modules, Ray's driver, the app) lives as long as the process.
         # Frozen, it is left out of the collector's full passes, which otherwise scan it all
         # again every few seconds under load and stall every request in flight.

@@ -32,6 +32,7 @@ class Settings:
     book_actor_count: int | None = None
     namespace: str = "order-service"
     journal_map_size: int | None = None
+    metrics: bool = True
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -52,6 +53,7 @@ class Settings:
             book_actor_count=optional_int("ORDER_SERVICE_BOOK_ACTORS"),
             namespace=env.get("ORDER_SERVICE_NAMESPACE", "order-service"),
             journal_map_size=optional_int("ORDER_SERVICE_JOURNAL_MAP_SIZE"),
+            metrics=_flag(env.get("ORDER_SERVICE_METRICS", "true")),
         )
 
     def service_config(self) -> ServiceConfig:

@@ -24,12 +24,17 @@ Invariants:
 Groups are built as submissions arrive (records appended to one list, the
 futures to resolve kept beside them), so that between two fsyncs the writer
 thread does no Python work per submission except resolving thread futures.
+
+The writer thread also counts its commits (`stats`: how long each transaction
+took, how many events it held) in plain integers, for /metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -41,6 +46,40 @@ from journal.protocol import Journal
 
 # An asyncio future and what to resolve it with: a sequence, None, or an error.
 _LoopSettlement = tuple["asyncio.Future[Any]", Any]
+
+
+# Upper bounds of the commit histograms' buckets (Prometheus `le`); the last bucket is +Inf.
+COMMIT_SECONDS_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+BATCH_EVENTS_BOUNDS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 4096)
+
+
+class CommitStats:
+    """Durations and sizes of the transactions that wrote events, as bucket counts.
+
+    Written by the writer thread alone, a few integer adds per commit; read from any
+    thread (a reader may see a commit's duration before its size: fine for monitoring).
+    """
+
+    __slots__ = ("seconds_counts", "seconds_sum", "events_counts", "events_sum")
+
+    def __init__(self) -> None:
+        self.seconds_counts = [0] * (len(COMMIT_SECONDS_BOUNDS) + 1)
+        self.seconds_sum = 0.0
+        self.events_counts = [0] * (len(BATCH_EVENTS_BOUNDS) + 1)
+        self.events_sum = 0
+
+    def record(self, seconds: float, events: int) -> None:
+        self.seconds_counts[bisect_left(COMMIT_SECONDS_BOUNDS, seconds)] += 1
+        self.seconds_sum += seconds
+        self.events_counts[bisect_left(BATCH_EVENTS_BOUNDS, events)] += 1
+        self.events_sum += events
+
+    def figures(self) -> dict:
+        """The histograms as plain data: bounds, per-bucket (not cumulative) counts, sum."""
+        return {"commit_seconds": {"bounds": list(COMMIT_SECONDS_BOUNDS), "counts": list(self.seconds_counts),
+                                   "sum": self.seconds_sum},
+                "batch_events": {"bounds": list(BATCH_EVENTS_BOUNDS), "counts": list(self.events_counts),
+                                 "sum": self.events_sum}}
 
 
 class _Group:
@@ -79,8 +118,9 @@ class GroupCommitWriter:
         self._space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._closing = False
         self._failure: BaseException | None = None
-        # Written by the writer thread only: transactions that wrote events.
+        # Written by the writer thread only: transactions that wrote events, and their figures.
         self.commits = 0
+        self.stats = CommitStats()
         self._thread = threading.Thread(target=self._run, name="journal-group-commit", daemon=True)
         self._thread.start()
 
@@ -139,6 +179,10 @@ class GroupCommitWriter:
             self._work_ready.notify()
         self._thread.join()
 
+    def queued(self) -> int:
+        """Submissions waiting for their commit (read without the lock: a gauge)."""
+        return self._queued_submissions
+
     def _require_usable(self) -> None:
         if self._failure is not None:
             raise JournalError(
@@ -181,7 +225,9 @@ class GroupCommitWriter:
                 self._wake_space_waiters()
             try:
                 if group.records or group.writes:
+                    started = time.perf_counter()
                     self._journal.append_encoded(group.first_sequence, group.records, group.writes)
+                    self.stats.record(time.perf_counter() - started, len(group.records))
             except Exception as error:
                 self._fail(group, error)
                 return

@@ -33,7 +33,9 @@ async def create_order(body: OrderCreateRequest, username: CurrentUser, service:
     """Place a market or limit order; answer once it and its matching are journaled."""
     spec, request = await order_request(service, username, body)
     result = await within_deadline(service.client.place_order(request))
-    return ok(outcome(result, spec), "Order placed", 201)
+    order = outcome(result, spec)
+    service.metrics.count_order(order["status"])  # its 409s and 422s: gateway.metrics.HttpMetrics counts them
+    return ok(order, "Order placed", 201)
 
 
 @direct_path(create_order)
@@ -74,6 +76,7 @@ async def create_orders(body: OrderBatchRequest, username: CurrentUser, service:
                 results[position] = {"success": True, "data": outcome(answer, spec)}
             except ApiError as error:
                 results[position] = _failure(error)
+    service.metrics.count_batch(results)
     return ok({"results": results}, "Batch processed")
 
 
