@@ -1,4 +1,4 @@
-"""The accounts of one shard: balances, holds, orders and transactions.
+"""The accounts of one shard: balances, holds and open orders — the hot state.
 
 An `Accounts` is owned by exactly one account shard, the only writer of the
 accounts in it. Each balance is `available + held` per asset; `held` always
@@ -7,6 +7,11 @@ buy, lots of the asset for a sell). Commands check first and return a
 `RejectReason` without changing anything, or the events they caused, already
 applied through `apply` — the single mutation path, so replaying the events
 into an empty `Accounts` rebuilds the same state.
+
+Memory holds what decides the next command, never history: an order that
+closes leaves `orders` and each fill's `Transaction` is made, and both wait in
+`closed_orders` and `new_transactions` until the owner takes them
+(`take_history`) and keeps them elsewhere (the shard: on disk).
 
 Settlements from a book arrive numbered per asset; batch n is applied only
 right after n-1, so nothing is applied twice or out of order.
@@ -53,20 +58,22 @@ class Transaction(NamedTuple):
 
 
 class Accounts:
-    """Balances, holds, order records and transactions of a set of accounts."""
+    """Balances, holds and open orders of a set of accounts."""
 
     def __init__(self) -> None:
         self.assets: dict[str, AssetSpec] = {}
         # username -> asset_id -> [available, held, updated_at]
         self.balances: dict[str, dict[str, list[int]]] = {}
-        self.orders: dict[int, OrderRecord] = {}
-        self.orders_by_user: dict[str, list[int]] = {}
-        self.client_order_ids: dict[tuple[str, str], int] = {}
-        # username -> asset_id -> transactions, oldest first
-        self.transactions: dict[str, dict[str, list[Transaction]]] = {}
+        self.orders: dict[int, OrderRecord] = {}  # open orders: pending, confirmed, processing
+        self.orders_by_user: dict[str, dict[int, None]] = {}  # open order ids per user, oldest first
+        self.client_order_ids: dict[tuple[str, str], int] = {}  # of open orders
+        self.last_order_id = 0  # the highest order id ever accepted
         self.settlement_sequences: dict[str, int] = {}
         # asset_id -> deposits minus withdrawals, the total every balance must add up to
         self.net_deposits: dict[str, int] = {}
+        # History made since the owner last took it (see `take_history`).
+        self.closed_orders: list[OrderRecord] = []
+        self.new_transactions: list[Transaction] = []
 
     # ---- commands ------------------------------------------------------
 
@@ -171,24 +178,32 @@ class Accounts:
         """Return orders that were accepted but have no word from their book yet."""
         return [order for order in self.orders.values() if order.status == OrderStatus.PENDING]
 
+    def take_history(self) -> tuple[list[OrderRecord], list[Transaction]]:
+        """Hand over the orders closed and the transactions made since the last call."""
+        closed, transactions = self.closed_orders, self.new_transactions
+        self.closed_orders, self.new_transactions = [], []
+        return closed, transactions
+
     # ---- state ---------------------------------------------------------
 
     def to_state(self) -> dict:
-        """Return the whole state as plain values (snapshots, digests)."""
+        """Return the hot state as plain values (snapshots, digests); history is not in it."""
         return {
             "assets": [spec.to_record() for spec in self.assets.values()],
             "balances": {user: {asset: list(entry) for asset, entry in sorted(assets.items())}
                          for user, assets in sorted(self.balances.items())},
             "orders": [order.to_record() for order in self.orders.values()],
-            "transactions": {user: {asset: [list(t) for t in items] for asset, items in sorted(by_asset.items())}
-                             for user, by_asset in sorted(self.transactions.items())},
+            "last_order_id": self.last_order_id,
             "settlement_sequences": dict(sorted(self.settlement_sequences.items())),
             "net_deposits": dict(sorted(self.net_deposits.items())),
         }
 
     @classmethod
     def from_state(cls, state: dict) -> Accounts:
-        """Rebuild accounts from `to_state`'s values."""
+        """Rebuild accounts from `to_state`'s values.
+
+        A state written before history left memory also holds closed orders and every
+        transaction: they come out as history not yet taken, for the owner to keep."""
         accounts = cls()
         for record in state["assets"]:
             spec = AssetSpec.from_record(record)
@@ -197,12 +212,15 @@ class Accounts:
                              for user, assets in state["balances"].items()}
         for record in state["orders"]:
             order = OrderRecord.from_record(record)
-            accounts.orders[order.order_id] = order
-            accounts.orders_by_user.setdefault(order.username, []).append(order.order_id)
-            if order.client_order_id is not None:
-                accounts.client_order_ids[(order.username, order.client_order_id)] = order.order_id
-        accounts.transactions = {user: {asset: [Transaction(*t) for t in items] for asset, items in by_asset.items()}
-                                 for user, by_asset in state["transactions"].items()}
+            accounts.last_order_id = max(accounts.last_order_id, order.order_id)
+            if not order.is_open:
+                accounts.closed_orders.append(order)
+                continue
+            accounts._add_open(order)
+        accounts.last_order_id = max(accounts.last_order_id, state.get("last_order_id", 0))
+        for by_asset in state.get("transactions", {}).values():
+            for items in by_asset.values():
+                accounts.new_transactions.extend(Transaction(*item) for item in items)
         accounts.settlement_sequences = dict(state["settlement_sequences"])
         accounts.net_deposits = dict(state["net_deposits"])
         return accounts
@@ -245,8 +263,15 @@ class Accounts:
             TIMES_IN_FORCE[event.time_in_force], event.post_only, event.quantity, event.price,
             event.client_order_id, event.description, event.timestamp,
         )
+        self._add_open(order)
+        self.last_order_id = max(self.last_order_id, order.order_id)
+
+    def _add_open(self, order: OrderRecord) -> None:
         self.orders[order.order_id] = order
-        self.orders_by_user.setdefault(order.username, []).append(order.order_id)
+        by_user = self.orders_by_user.get(order.username)
+        if by_user is None:
+            by_user = self.orders_by_user[order.username] = {}
+        by_user[order.order_id] = None
         if order.client_order_id is not None:
             self.client_order_ids[(order.username, order.client_order_id)] = order.order_id
 
@@ -305,7 +330,7 @@ class Accounts:
             self._finish(order, OrderStatus.COMPLETED, None, timestamp)
         else:
             order.status = OrderStatus.PROCESSING
-        self.transactions.setdefault(username, {}).setdefault(asset_id, []).append(Transaction(
+        self.new_transactions.append(Transaction(
             f"{asset_id}-{trade.trade_id}-{side_code}", username, asset_id, transaction_type,
             quantity, price, notional, order.order_id, timestamp,
         ))
@@ -320,6 +345,15 @@ class Accounts:
         order.status = status
         order.reason = reason
         order.updated_at = timestamp
+        # Closed: it leaves the hot state, for the owner to keep as history.
+        del self.orders[order.order_id]
+        by_user = self.orders_by_user[order.username]
+        del by_user[order.order_id]
+        if not by_user:
+            del self.orders_by_user[order.username]
+        if order.client_order_id is not None:
+            self.client_order_ids.pop((order.username, order.client_order_id), None)
+        self.closed_orders.append(order)
 
     def _move(self, username: str, asset_id: str, available: int, held: int, timestamp: int | None) -> None:
         accounts = self.balances.get(username)

@@ -1,4 +1,4 @@
-"""Read-only views of an `Accounts`: filters, pagination and audits.
+"""Read-only views of an `Accounts`: open orders, pagination and audits.
 
 Lists are newest first, as API.md promises. The audit states the invariants
 of DESIGN.md for one shard: no negative balance, holds equal what open orders
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, NamedTuple, TypeVar
 
-from engine.accounts import Accounts, Transaction
+from engine.accounts import Accounts
 from engine.numbers import USD
 from engine.orders import OrderRecord, Side
 
@@ -43,14 +43,14 @@ def page(items: Sequence[T], limit: int, offset: int) -> Page[T]:
     return Page(list(items[offset:offset + limit]), total, offset + limit < total)
 
 
-def user_orders(
+def user_open_orders(
     accounts: Accounts, username: str, *, order_type: str | None = None, status: str | None = None,
     asset_id: str | None = None, start: int | None = None, end: int | None = None,
 ) -> list[OrderRecord]:
-    """Return the user's orders matching every given filter, newest first."""
+    """Return the user's open orders matching every given filter, newest first."""
     selected = []
     orders = accounts.orders
-    for order_id in reversed(accounts.orders_by_user.get(username, ())):
+    for order_id in reversed(accounts.orders_by_user.get(username, {})):
         order = orders[order_id]
         if order_type is not None and order.order_type.value != order_type:
             continue
@@ -64,20 +64,6 @@ def user_orders(
             continue
         selected.append(order)
     return selected
-
-
-def user_transactions(
-    accounts: Accounts, username: str, asset_id: str, *, transaction_type: str | None = None,
-    start: int | None = None, end: int | None = None,
-) -> list[Transaction]:
-    """Return the user's transactions in one asset matching the filters, newest first."""
-    items = accounts.transactions.get(username, {}).get(asset_id, ())
-    return [
-        item for item in reversed(items)
-        if (transaction_type is None or item.transaction_type == transaction_type)
-        and (start is None or item.timestamp >= start)
-        and (end is None or item.timestamp <= end)
-    ]
 
 
 def audit(accounts: Accounts) -> dict:

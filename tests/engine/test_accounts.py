@@ -18,12 +18,21 @@ class Market:
         self.events: list = []
         self.settlement_sequence = 0
         self.next_order_id = 1
+        self.closed: dict = {}  # the history the accounts hand over: closed orders by id
+        self.transactions: list = []
         self.record(self.accounts.list_asset(SPEC))
 
     def record(self, events):
         assert not isinstance(events, RejectReason), events
         self.events.extend(events)
+        closed, transactions = self.accounts.take_history()
+        self.closed.update((order.order_id, order) for order in closed)
+        self.transactions.extend(transactions)
         return events
+
+    def order(self, order_id):
+        """An order, open (in the accounts) or closed (handed over as history)."""
+        return self.accounts.orders.get(order_id) or self.closed[order_id]
 
     def fund(self, username, usd=0, lots=0):
         if usd:
@@ -47,7 +56,7 @@ class Market:
                                   time_in_force=tif.value, post_only=extra.get("post_only", False),
                                   budget=budget, timestamp=3)
         self.settle(result.events)
-        return self.accounts.orders[order_id]
+        return self.order(order_id)
 
     def cancel(self, order_id):
         self.settle([self.book.cancel(order_id, timestamp=4)])
@@ -181,10 +190,12 @@ def test_abort_pending_order_fails_it_and_releases_hold(market):
                                          10, 5000, None, None, 2)
     market.record(placed)
     market.record(market.accounts.abort_order(99, 9))
-    order = market.accounts.orders[99]
+    order = market.order(99)
+    assert 99 not in market.accounts.orders  # closed: history, not hot state
     assert (order.status, order.reason.value) == (OrderStatus.FAILED, "recovery_aborted")
     assert market.accounts.balance("b", USD)[:2] == (1000 * USD_UNIT, 0)
-    assert market.accounts.abort_order(99, 9) is RejectReason.ORDER_NOT_OPEN
+    # Refused again, and changes nothing: a closed order has left the hot state.
+    assert market.accounts.abort_order(99, 9) is RejectReason.ORDER_NOT_FOUND
 
 
 def test_each_fill_records_one_transaction_per_side(market):
@@ -192,8 +203,8 @@ def test_each_fill_records_one_transaction_per_side(market):
     market.fund("b", usd=1000)
     market.place("a", "limit_sell", 5, price=100)
     market.place("b", "limit_buy", 5, price=100)
-    (buy,) = market.accounts.transactions["b"]["X"]
-    (sell,) = market.accounts.transactions["a"]["X"]
+    (buy,) = [t for t in market.transactions if t.username == "b"]
+    (sell,) = [t for t in market.transactions if t.username == "a"]
     assert (buy.transaction_type, buy.quantity, buy.total_amount) == ("BUY", 5, 5 * USD_UNIT)
     assert (sell.transaction_type, sell.transaction_id) == ("SELL", "X-1-S")
 
@@ -211,4 +222,8 @@ def test_replaying_events_rebuilds_identical_accounts(market):
     for event in market.events:
         rebuilt.apply(event)
     assert rebuilt.to_state() == market.accounts.to_state()
+    closed, transactions = rebuilt.take_history()
+    assert {order.order_id: order.view() for order in closed} == {
+        order_id: order.view() for order_id, order in market.closed.items()}
+    assert transactions == market.transactions
     assert Accounts.from_state(market.accounts.to_state()).to_state() == market.accounts.to_state()

@@ -117,12 +117,26 @@ class Exchange:
         self.last_order_id = 0
         self.net_deposits: Counter[str] = Counter()  # deposits − withdrawals per asset
         self.client_ids: set[tuple[str, str]] = set()
+        self.closed: dict = {}  # history handed over by the accounts: closed orders by id
+        self.transactions: list = []
         self.record(self.accounts.list_asset(spec))
 
     def record(self, events):
         assert not isinstance(events, RejectReason), events
         self.accounts_events.extend(events)
+        closed, transactions = self.accounts.take_history()
+        for order in closed:
+            assert not order.is_open and order.order_id not in self.accounts.orders
+            self.closed[order.order_id] = order
+        self.transactions.extend(transactions)
         return events
+
+    def order(self, order_id):
+        """An order, open (hot state) or closed (handed over as history); None if unknown."""
+        return self.accounts.orders.get(order_id) or self.closed.get(order_id)
+
+    def all_orders(self) -> dict:
+        return {**self.closed, **self.accounts.orders}
 
     def refused(self, call) -> RejectReason:
         """Run a command that must be refused; assert it changed nothing."""
@@ -154,12 +168,12 @@ class Exchange:
             closed = self.book.cancel(target, timestamp=timestamp)
             if isinstance(closed, RejectReason):
                 assert closed is RejectReason.ORDER_NOT_OPEN
-                record = self.accounts.orders.get(target)
+                record = self.order(target)
                 assert record is None or not record.is_open
             else:
                 self.book_events.append(closed)
                 self.settle([closed])
-                record = self.accounts.orders[target]
+                record = self.order(target)
                 assert (record.status, record.reason) == (OrderStatus.CANCELLED, "user_cancelled")
         else:
             self.place(command, timestamp)
@@ -175,7 +189,10 @@ class Exchange:
                 command.quantity, command.price, command.client_order_id, None, timestamp)
 
         if command.client_order_id is not None and (user, command.client_order_id) in self.client_ids:
-            assert self.refused(place_order) is RejectReason.DUPLICATE_CLIENT_ORDER_ID
+            # The accounts know the client order ids of open orders; those of closed orders are
+            # history, which the shard checks before it asks the accounts (the id is never placed).
+            if (user, command.client_order_id) in self.accounts.client_order_ids:
+                assert self.refused(place_order) is RejectReason.DUPLICATE_CLIENT_ORDER_ID
             return
         if order_type.side.value == SELL:
             needed = command.quantity
@@ -203,7 +220,7 @@ class Exchange:
         assert isinstance(result, SubmitResult), (command, result)
         self.book_events.extend(result.events)
         self.settle(result.events)
-        record = self.accounts.orders[order_id]
+        record = self.order(order_id)
         assert (record.status.value, record.reason.value if record.reason else None,
                 record.filled_quantity) == (result.status, result.reason, result.filled_quantity), command
 
@@ -230,12 +247,12 @@ def check_invariants(exchange: Exchange) -> None:
 
     reserved: dict[tuple[str, str], int] = defaultdict(int)
     fills: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for by_asset in accounts.transactions.values():
-        for transaction in by_asset.get(ASSET, []):
+    for transaction in exchange.transactions:
+        if transaction.asset_id == ASSET:
             fills[transaction.order_id][0] += transaction.quantity
             fills[transaction.order_id][1] += transaction.total_amount
             assert transaction.total_amount == spec.notional(transaction.price, transaction.quantity)
-    for order in accounts.orders.values():
+    for order in exchange.all_orders().values():
         held_asset = USD if order.side.value == BUY else ASSET
         assert order.remaining_quantity == order.quantity - order.filled_quantity
         assert 0 <= order.filled_quantity <= order.quantity
