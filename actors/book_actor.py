@@ -52,7 +52,9 @@ class AssetBookActor:
             lambda shard, batch: self._shard(shard).apply_settlements.remote(self.index, to_rows(batch)),
             lambda shard: self._shards.pop(shard, None))
         self.store = JournaledState(config.journal_path(f"book-{index}"), sync=config.sync,
-                                    snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
+                                    snapshot=self._snapshot_state, snapshot_every=config.snapshot_every,
+                                    snapshot_seconds=config.snapshot_seconds, retention=config.journal_retention,
+                                    map_size=config.journal_map_size)
         started = time.perf_counter()
         count = self.store.replay(self._load_state, self._replay_record, until=replay_until)
         self.outbox.made_durable(self.records)
@@ -179,7 +181,9 @@ class AssetBookActor:
     async def _journal(self, record) -> None:
         self.records += 1
         number = self.records
-        await self.store.append([BOOK_RECORDS.encode(record)], snapshot=self._snapshot_state)
+        # Snapshots count events, not records: one record holds a whole call's book events.
+        events = sum(len(encoded) for _, encoded in getattr(record, "events", ())) or 1
+        await self.store.append([BOOK_RECORDS.encode(record)], events=events)
         self.outbox.made_durable(number)
 
     def _route(self, by_asset: dict[str, list]) -> list:

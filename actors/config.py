@@ -47,7 +47,11 @@ class ServiceConfig:
     book_actor_count: int = field(default_factory=_default_actor_count)
     sync: bool = True
     namespace: str = "order-service"
-    snapshot_every: int = 1_000_000  # journal records between snapshots (replay runs ~1M records/s)
+    # Snapshots hold hot state only, so they are small and taken often: after this many events,
+    # or this many seconds with any event. Recovery replays at most that much after the last one.
+    snapshot_every: int = 100_000
+    snapshot_seconds: float = 60.0
+    journal_retention: int | None = None  # records kept before the latest snapshot; None: all
     journal_map_size: int = DEFAULT_MAP_SIZE  # each journal's first LMDB map, in bytes; it doubles when full
     # Fault injection for tests: named points where an actor process dies once (see actors.faults).
     crash_points: frozenset[str] = frozenset()

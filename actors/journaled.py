@@ -15,13 +15,15 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from journal import GroupCommitWriter, JournalLockedError, LmdbJournal, recover
 from journal.lmdb_journal import DEFAULT_MAP_SIZE
 
 log = logging.getLogger(__name__)
+
+Write = tuple[str, bytes, bytes]  # (table, key, value): a put into the owner's table
 
 # An actor's state is millions of small long-lived objects (orders, transactions) with no
 # reference cycles. Left to the collector they are scanned again and again by full
@@ -41,16 +43,29 @@ _LOCK_WAIT_SECONDS = 30.0
 
 
 class JournaledState:
-    """One actor's journal: replay on open, ordered appends, periodic snapshots."""
+    """One actor's journal: replay on open, ordered appends, small and frequent snapshots.
 
-    def __init__(self, path: os.PathLike, *, sync: bool, snapshot_every: int,
-                 map_size: int = DEFAULT_MAP_SIZE) -> None:
-        self.journal = _open_when_free(path, sync, map_size)
+    A snapshot is the owner's hot state (`snapshot()`), taken once `snapshot_every` events
+    were written since the last one, or `snapshot_seconds` passed with any written; the
+    state is built on the event loop (it is small: what decides the next command, not
+    history) and written from a thread. With `retention` set, the journal keeps only that
+    many records before the latest snapshot; by default it keeps everything (`replay --at`
+    reads it)."""
+
+    def __init__(self, path: os.PathLike, *, sync: bool, snapshot: Callable[[], Any], snapshot_every: int,
+                 snapshot_seconds: float = 60.0, retention: int | None = None, map_size: int = DEFAULT_MAP_SIZE,
+                 tables: dict[str, bool] | None = None, create_tables: bool = True) -> None:
+        self.journal = _open_when_free(path, sync, map_size, tables, create_tables)
         self.writer = GroupCommitWriter(self.journal, max_queue=1 << 30)
+        self._snapshot_state = snapshot
         self._snapshot_every = snapshot_every
+        self._snapshot_seconds = snapshot_seconds
+        self._retention = retention
         self._since_snapshot = 0
+        self._last_snapshot = time.monotonic()
         self._since_freeze = 0
         self._snapshotting = False
+        self._snapshot_task: asyncio.Task | None = None
 
     def replay(self, load_state: Callable[[Any], None], apply: Callable[[Any], None],
                until: int | None = None) -> int:
@@ -73,50 +88,71 @@ class JournaledState:
         _settle_heap()
         return count
 
-    async def append(self, records: list, snapshot: Callable[[], Any] | None = None) -> int:
-        """Submit records now (keeping the caller's order) and wait until they are durable."""
-        self._since_snapshot += len(records)
-        self._since_freeze += len(records)
-        if self._since_freeze >= _FREEZE_EVERY:
-            self._since_freeze = 0
-            _settle_heap()
+    async def append(self, records: list, writes: Sequence[Write] = (), events: int | None = None) -> int:
+        """Submit records (and the owner's table puts, same transaction) now, keeping the caller's
+        order, and wait until they are durable. `events`: how many events they hold (default: one
+        per record), for the snapshot count."""
+        self._count(len(records) if events is None else events)
         try:
             # `append` takes its sequence numbers before it first suspends (the queue never
             # fills at this size), so records reach the journal in the order of the calls.
-            sequence = await self.writer.append(records)
+            return await self.writer.append(records, writes)
         except Exception as error:
             _exit_after_failed_write(error)
-        if snapshot is not None and self._since_snapshot >= self._snapshot_every and not self._snapshotting:
+
+    def submit(self, records: list, writes: Sequence[Write] = ()) -> asyncio.Future:
+        """Queue records (and table puts) now, in the caller's order; the returned future
+        resolves once durable."""
+        self._count(len(records))
+        return self._durable(records, writes)
+
+    def _count(self, events: int) -> None:
+        self._since_snapshot += events
+        self._since_freeze += events
+        if self._since_freeze >= _FREEZE_EVERY:
+            self._since_freeze = 0
+            _settle_heap()
+        if self._snapshotting or not self._since_snapshot:
+            return
+        if (self._since_snapshot >= self._snapshot_every
+                or time.monotonic() - self._last_snapshot >= self._snapshot_seconds):
             self._snapshotting = True
-            self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot(snapshot))
-        return sequence
+            self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot())
 
-    def submit(self, records: list) -> asyncio.Future:
-        """Queue records now, in the caller's order; the returned future resolves once durable."""
-        self._since_snapshot += len(records)
-        return self._durable(records)
-
-    def _durable(self, records: list) -> asyncio.Future:
+    def _durable(self, records: list, writes: Sequence[Write] = ()) -> asyncio.Future:
         # Whoever awaits the future, a failed write ends the process, as `append` does: an
         # actor that stayed up with a dead writer would answer from state it never journaled
         # and fail every later write to its callers (a book's delivery loop stopped on one).
         try:
-            written = self.writer.submit(records)
+            written = self.writer.submit(records, writes)
         except Exception as error:
             _exit_after_failed_write(error)
         written.add_done_callback(_exit_if_failed)
         return asyncio.wrap_future(written)
 
-    async def _snapshot(self, snapshot: Callable[[], Any]) -> None:
+    async def _snapshot(self) -> None:
         # The state and the marker are taken together, with no await between them,
         # so the snapshot covers exactly what was submitted before the marker.
         try:
-            state = snapshot()
-            sequence = await self._durable([])
+            state = self._snapshot_state()
             self._since_snapshot = 0
-            await asyncio.to_thread(self.journal.write_snapshot, sequence, state)
+            self._last_snapshot = time.monotonic()
+            sequence = await self._durable([])
+            await asyncio.to_thread(self._write_snapshot, sequence, state)
         finally:
             self._snapshotting = False
+
+    def write_snapshot_now(self) -> None:
+        """Write a snapshot of everything journaled so far (no appends may be under way)."""
+        self._write_snapshot(self.writer.flush(), self._snapshot_state())
+
+    def _write_snapshot(self, sequence: int, state: Any) -> None:
+        latest = self.journal.snapshot_sequence()
+        if latest is not None and latest >= sequence:
+            return  # nothing new since the last one
+        self.journal.write_snapshot(sequence, state)
+        if self._retention is not None and sequence + 1 - self._retention > 1:
+            self.journal.prune(sequence + 1 - self._retention)
 
     async def flush(self) -> int:
         """Wait until everything submitted so far is durable; return the last sequence."""
@@ -157,11 +193,12 @@ def _exit_after_failed_write(error: BaseException) -> NoReturn:
     os._exit(70)
 
 
-def _open_when_free(path: os.PathLike, sync: bool, map_size: int) -> LmdbJournal:
+def _open_when_free(path: os.PathLike, sync: bool, map_size: int, tables: dict[str, bool] | None,
+                    create_tables: bool) -> LmdbJournal:
     deadline = time.monotonic() + _LOCK_WAIT_SECONDS
     while True:
         try:
-            return LmdbJournal(path, sync=sync, map_size=map_size)
+            return LmdbJournal(path, sync=sync, map_size=map_size, tables=tables, create_tables=create_tables)
         except JournalLockedError:
             if time.monotonic() > deadline:
                 raise

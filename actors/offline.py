@@ -13,6 +13,7 @@ then checks the invariants of DESIGN.md and summarises each stream.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from actors.book_actor import AssetBookActor, resting_orders
@@ -21,7 +22,7 @@ from actors.config import ServiceConfig, recorded_layout
 from actors.records import BOOK_RECORDS, REGISTRY_RECORDS, SHARD_RECORDS, UserCreated, event_times
 from actors.registry_actor import RegistryActor
 from actors.shard_actor import AccountShardActor
-from engine import RejectReason, decode_event, state_digest
+from engine import Accounts, OrderAccepted, RejectReason, decode_event, state_digest
 from engine.numbers import USD, format_money
 from engine.queries import audit
 from journal import LmdbJournal
@@ -55,7 +56,7 @@ def rebuild(data_dir: Path) -> OfflineService:
     """Replay every journal and finish recovery in memory."""
     config = layout_config(data_dir)
     books = [AssetBookActor(config, index) for index in range(config.book_actor_count)]
-    shards = [AccountShardActor(config, index) for index in range(config.shard_count)]
+    shards = [AccountShardActor(config, index, offline=True) for index in range(config.shard_count)]
     service = OfflineService(config, RegistryActor(config), shards, books)
     for shard in shards:
         accounts = shard.accounts
@@ -79,6 +80,8 @@ def verify(data_dir: Path) -> dict:
         book_orders = {asset_id: resting_orders(book)
                        for actor in service.books for asset_id, book in actor.books.items()}
         report = combine_audits([audit(shard.accounts) for shard in service.shards], book_orders)
+        history = [check_history(shard) for shard in service.shards]
+        report["problems"].extend(problem for entry in history for problem in entry.pop("problems"))
 
         def amount(asset_id: str, value: int) -> str:
             return format_money(value) if asset_id == USD else specs[asset_id].format_quantity(value)
@@ -89,9 +92,8 @@ def verify(data_dir: Path) -> dict:
             + [(f"shard-{s.index}", s, s.accounts.to_state()) for s in service.shards]
             + [(f"book-{b.index}", b, b._snapshot_state()) for b in service.books]
         ):
-            snapshot_sequence, _ = actor.store.journal.load_snapshot() or (None, None)
             streams.append({"stream": name, "events": actor.store.journal.last_sequence(),
-                            "snapshot_sequence": snapshot_sequence,
+                            "snapshot_sequence": actor.store.journal.snapshot_sequence(),
                             "state_digest": state_digest(state)})
         report.update(
             streams=streams,
@@ -101,10 +103,55 @@ def verify(data_dir: Path) -> dict:
                           for asset_id, value in sorted(report["net_deposits"].items())},
             recovered_settlements=service.recovered_settlements,
             aborted_orders=service.aborted_orders,
+            history=history,
         )
         return report
     finally:
         service.close()
+
+
+def check_history(shard: AccountShardActor) -> dict:
+    """Compare the history a shard keeps on disk with what its journal says, where both exist.
+
+    Replaying the journal from its first record into empty accounts closes the same orders and
+    makes the same fills as the shard did; every one of them must be on disk as it closed, and
+    nothing else. A journal pruned before its start, or a data directory whose history was never
+    moved to disk (from before, not started since), leaves nothing to compare."""
+    reader, journal = shard.history, shard.store.journal
+    kept_orders = {view.order_id: view for view in reader.all_orders()}
+    kept_transactions = {item.transaction_id: item for item in reader.all_transactions()}
+    summary = {"stream": f"shard-{shard.index}", "closed_orders_on_disk": len(kept_orders),
+               "transactions_on_disk": len(kept_transactions), "checked_against_journal": False, "problems": []}
+    records = journal.read(1)
+    first = next(records, None)
+    if not reader.has_format() or first is None or first[0] != 1:
+        return summary
+    accounts = Accounts()
+    closed: dict[int, object] = {}
+    made: dict[str, object] = {}
+    client_ids = {}
+    for _, raw in chain([first], records):
+        event = SHARD_RECORDS.decode(raw)
+        accounts.apply(event)
+        if type(event) is OrderAccepted and event.client_order_id is not None:
+            client_ids[(event.username, event.client_order_id)] = event.order_id
+        orders, transactions = accounts.take_history()
+        closed.update((order.order_id, order.view()) for order in orders)
+        made.update((item.transaction_id, item) for item in transactions)
+    problems = summary["problems"]
+    for order_id in closed.keys() ^ kept_orders.keys():
+        where = "on disk but not closed by the journal" if order_id in kept_orders else "closed but not on disk"
+        problems.append(f"shard-{shard.index}: order {order_id} is {where}")
+    problems.extend(f"shard-{shard.index}: order {order_id} on disk differs from the journal's"
+                    for order_id in closed.keys() & kept_orders.keys() if closed[order_id] != kept_orders[order_id])
+    if made != kept_transactions:
+        problems.append(f"shard-{shard.index}: {len(made.keys() ^ kept_transactions.keys())} transactions differ "
+                        f"between disk and journal")
+    kept_client_ids = {(user, client_id): order_id for user, client_id, order_id in reader.all_client_order_ids()}
+    if kept_client_ids != client_ids:
+        problems.append(f"shard-{shard.index}: client order ids on disk differ from the journal's")
+    summary["checked_against_journal"] = True
+    return summary
 
 
 def streams(config: ServiceConfig) -> list[str]:
@@ -169,7 +216,7 @@ def replay_stream(data_dir: Path, stream: str, until: int | None = None) -> dict
         actor = RegistryActor(config, replay_until=until)
         state = actor._snapshot_state()
     elif kind == "shard" and number.isdigit() and int(number) < config.shard_count:
-        actor = AccountShardActor(config, int(number), replay_until=until)
+        actor = AccountShardActor(config, int(number), replay_until=until, offline=True)
         state = actor.accounts.to_state()
     elif kind == "book" and number.isdigit() and int(number) < config.book_actor_count:
         actor = AssetBookActor(config, int(number), replay_until=until)

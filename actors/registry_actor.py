@@ -36,7 +36,9 @@ class RegistryActor:
         self._handles: dict[str, ray.actor.ActorHandle] = {}
         self._ready: asyncio.Task | None = None
         self.store = JournaledState(config.journal_path("registry"), sync=config.sync,
-                                    snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
+                                    snapshot=self._snapshot_state, snapshot_every=config.snapshot_every,
+                                    snapshot_seconds=config.snapshot_seconds, retention=config.journal_retention,
+                                    map_size=config.journal_map_size)
         self.store.replay(self._load_state, lambda raw: self._apply(REGISTRY_RECORDS.decode(raw)),
                           until=replay_until)
 
@@ -106,7 +108,7 @@ class RegistryActor:
 
     async def _record(self, record: UserCreated | AssetDefined) -> None:
         self._apply(record)
-        await self.store.append([REGISTRY_RECORDS.encode(record)], snapshot=self._snapshot_state)
+        await self.store.append([REGISTRY_RECORDS.encode(record)])
 
     def _apply(self, record: UserCreated | AssetDefined) -> None:
         if type(record) is UserCreated:

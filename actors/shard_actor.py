@@ -10,6 +10,14 @@ call, and keep a settlement until then. At start it
 replays its journal, then reconciles with every book actor: it fences its own
 order ids there, applies the settlements it missed, and fails (recovery
 aborted) the orders that never reached a book.
+
+Memory holds the hot state (`Accounts`: balances, holds, open orders) and what
+an answer in flight still needs: orders that closed and fills that were made
+until their history is durable (`_closing`, `_unsaved`). History — closed
+orders, transactions, client order ids — is kept on disk (actors/history.py),
+written in the same transaction as the journal records that made it; reads
+merge the two. A data directory from before history left memory moves it to
+disk once, on its first start.
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ import ray
 from actors.coalescing import CoalescingQueue
 from actors.config import ORDER_ID_SHARD_BITS, ServiceConfig, book_actor_for, make_order_id
 from actors.faults import crash_point
+from actors.history import (
+    TABLES, HistoryReader, closed_order_writes, format_writes, order_accepted_writes, transaction_writes,
+)
 from actors.journaled import JournaledState
 from actors.messages import (
     AdjustBalance, Balance, BalanceOutcome, BookCancel, BookOrder, CancelAnswer, CancelOrder, OrderOutcome,
@@ -33,11 +44,11 @@ from actors.messages import (
 from actors.records import SHARD_RECORDS
 from actors.retry import call_with_retry
 from engine import (
-    Accounts, AssetSpec, CloseReason, OrderRecord, OrderType, RejectReason, TradeExecuted,
+    Accounts, AssetSpec, CloseReason, OrderAccepted, OrderRecord, OrderType, RejectReason, TradeExecuted,
     decode_event,
 )
 from engine.orders import ORDER_TYPES, TIMES_IN_FORCE
-from engine.queries import audit, page, user_orders, user_transactions
+from engine.queries import audit, order_matches, user_open_orders
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +71,10 @@ def _closed(order: OrderRecord) -> bool:
 class AccountShardActor:
     """Balances, holds, orders and transactions of the accounts of one shard."""
 
-    def __init__(self, config: ServiceConfig, index: int, replay_until: int | None = None) -> None:
+    def __init__(self, config: ServiceConfig, index: int, replay_until: int | None = None,
+                 offline: bool = False) -> None:
+        """Recover from the journal. `offline` (verify, replay): write nothing, not even the move
+        of an older data directory's history to disk."""
         self.config = config
         self.index = index
         self.accounts = Accounts()
@@ -70,14 +84,24 @@ class AccountShardActor:
         self._ready: asyncio.Task | None = None
         self._early: dict[str, dict[int, list]] = {}  # settlements that came before their turn
         self._background: set[asyncio.Task] = set()
+        # Closed orders and fills whose history is not durable yet: reads still need them.
+        self._closing: dict[int, OrderRecord] = {}
+        self._unsaved: dict[str, Transaction] = {}
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
-                                    snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
+                                    snapshot=lambda: self.accounts.to_state(),
+                                    snapshot_every=config.snapshot_every, snapshot_seconds=config.snapshot_seconds,
+                                    retention=config.journal_retention, map_size=config.journal_map_size,
+                                    tables=TABLES, create_tables=not offline)
+        self.history = HistoryReader(self.store.journal.reading)
+        self._kept_on_disk = self.history.has_format()
         started = time.perf_counter()
-        count = self.store.replay(self._load_state, lambda raw: self.accounts.apply(SHARD_RECORDS.decode(raw)),
-                                  until=replay_until)
+        count = self.store.replay(self._load_state, self._replay, until=replay_until)
+        if not self._kept_on_disk and not offline and replay_until is None:
+            self._move_history_to_disk()
+        self.accounts.take_history()  # what the replay closed is on disk already
         # What the journal holds: the books may forget settlements up to here.
         self._durable_applied: dict[str, int] = dict(self.accounts.settlement_sequences)
-        self.next_sequence = max((order_id >> ORDER_ID_SHARD_BITS for order_id in self.accounts.orders), default=0) + 1
+        self.next_sequence = (self.accounts.last_order_id >> ORDER_ID_SHARD_BITS) + 1
         log.info("shard %d replayed %d records in %.3fs", index, count, time.perf_counter() - started)
 
     # ---- commands ------------------------------------------------------
@@ -127,16 +151,16 @@ class AccountShardActor:
             if kind is None or tif is None:
                 results[position] = OrderOutcome.rejected(RejectReason.INVALID_ORDER.value)
                 continue
+            earlier = self._earlier_order(request.username, request.client_order_id)
+            if earlier is not None:
+                results[position] = OrderOutcome.duplicate(earlier)
+                continue
             order_id = make_order_id(self.next_sequence, self.index)
             outcome = self.accounts.place_order(
                 order_id, request.username, request.asset_id, kind, tif, bool(request.post_only),
                 request.quantity, request.price, request.client_order_id, request.description, timestamp)
             if isinstance(outcome, RejectReason):
-                if outcome is RejectReason.DUPLICATE_CLIENT_ORDER_ID:
-                    earlier = self.accounts.order_by_client_id(request.username, request.client_order_id)
-                    results[position] = OrderOutcome.duplicate(earlier.view())
-                else:
-                    results[position] = OrderOutcome.rejected(outcome.value)
+                results[position] = OrderOutcome.rejected(outcome.value)
                 continue
             self.next_sequence += 1
             events.extend(outcome)
@@ -158,7 +182,7 @@ class AccountShardActor:
             self._sender(book).send(book_orders)
         await asyncio.gather(*decided)
         for position, order_id in accepted:
-            results[position] = OrderOutcome.placed(orders[order_id].view())
+            results[position] = OrderOutcome.placed(self._view(order_id))
         return OrderOutcome.to_rows(results)
 
     async def cancel_orders(self, rows: list[list]) -> list[list]:
@@ -171,12 +195,14 @@ class AccountShardActor:
         targets: list[tuple[int, OrderRecord]] = []
         for position, request in enumerate(requests):
             order = self.accounts.user_order(request.username, request.order_id)
-            if order is None:
-                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_FOUND.value)
-            elif not order.is_open:
-                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view())
-            else:
+            if order is not None:
                 targets.append((position, order))
+                continue
+            closed = self._user_view(request.username, request.order_id)
+            if closed is None:
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_FOUND.value)
+            else:
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, closed)
         # An order still waiting for its book's verdict is cancelled once it has one.
         await asyncio.gather(*(self._wait(order.order_id, _decided) for _, order in targets))
         by_book: dict[int, list[BookCancel]] = {}
@@ -209,13 +235,18 @@ class AccountShardActor:
 
     async def get_order(self, username: str, order_id: int) -> OrderView | None:
         await self._ensure_ready()
-        order = self.accounts.user_order(username, order_id)
-        return None if order is None else order.view()
+        return self._user_view(username, order_id)
 
     async def list_orders(self, username: str, filters: dict, limit: int, offset: int) -> Page[OrderView]:
+        """The user's orders, newest first: open ones from memory, closed ones from disk."""
         await self._ensure_ready()
-        selected = page(user_orders(self.accounts, username, **filters), limit, offset)
-        return selected._replace(items=[order.view() for order in selected.items])
+        newer = [order.view() for order in user_open_orders(self.accounts, username, **filters)]
+        closing = [order.view() for order in self._closing.values()
+                   if order.username == username and order_matches(order, **filters)]
+        if closing:
+            newer = sorted(newer + closing, key=lambda view: (view.created_at, view.order_id), reverse=True)
+        items, total = self.history.orders_page(username, **filters, limit=limit, offset=offset, newer=newer)
+        return Page(items, total, offset + len(items) < total)
 
     async def balances(self, username: str) -> dict[str, Balance]:
         await self._ensure_ready()
@@ -223,9 +254,14 @@ class AccountShardActor:
 
     async def transactions(self, username: str, asset_id: str, filters: dict, limit: int,
                            offset: int) -> Page[Transaction]:
+        """The user's transactions in one asset, newest first, from disk and those not kept yet."""
         await self._ensure_ready()
-        selected = page(user_transactions(self.accounts, username, asset_id, **filters), limit, offset)
-        return selected
+        newer = sorted((item for item in self._unsaved.values()
+                        if item.username == username and item.asset_id == asset_id),
+                       key=lambda item: (item.timestamp, item.transaction_id), reverse=True)
+        items, total = self.history.transactions_page(username, asset_id, **filters, limit=limit, offset=offset,
+                                                      newer=newer)
+        return Page(items, total, offset + len(items) < total)
 
     async def flush(self) -> int:
         """Wait until every change made so far is durable."""
@@ -244,7 +280,72 @@ class AccountShardActor:
     # ---- internals -----------------------------------------------------
 
     async def _journal(self, events: list) -> None:
-        await self.store.append([SHARD_RECORDS.encode(event) for event in events], snapshot=self.accounts.to_state)
+        """Journal events with the history they made, and wait until both are durable."""
+        writes = []
+        for event in events:
+            if type(event) is OrderAccepted and event.client_order_id is not None:
+                writes += order_accepted_writes(event.username, event.client_order_id, event.order_id)
+        closed, transactions = self._take_history(writes)
+        await self.store.append([SHARD_RECORDS.encode(event) for event in events], writes)
+        self._forget_kept(closed, transactions)
+
+    def _take_history(self, writes: list) -> tuple[list[OrderRecord], list[Transaction]]:
+        """Add the orders closed and the fills made since the last call to `writes`; keep them in
+        memory until those writes are durable."""
+        closed, transactions = self.accounts.take_history()
+        for order in closed:
+            self._closing[order.order_id] = order
+            writes += closed_order_writes(order)
+        for transaction in transactions:
+            self._unsaved[transaction.transaction_id] = transaction
+            writes += transaction_writes(transaction)
+        return closed, transactions
+
+    def _forget_kept(self, closed: list[OrderRecord], transactions: list[Transaction]) -> None:
+        for order in closed:
+            if self._closing.get(order.order_id) is order:
+                del self._closing[order.order_id]
+        for transaction in transactions:
+            self._unsaved.pop(transaction.transaction_id, None)
+
+    def _view(self, order_id: int) -> OrderView | None:
+        """An order of this shard as it is now: in memory while open or closing, else from disk."""
+        order = self.accounts.orders.get(order_id) or self._closing.get(order_id)
+        return order.view() if order is not None else self.history.order(order_id)
+
+    def _user_view(self, username: str, order_id: int) -> OrderView | None:
+        view = self._view(order_id)
+        return view if view is not None and view.username == username else None
+
+    def _earlier_order(self, username: str, client_order_id: str | None) -> OrderView | None:
+        """The user's earlier order with this client order id (unique for ever), or None."""
+        if client_order_id is None:
+            return None
+        order_id = self.accounts.client_order_ids.get((username, client_order_id))
+        if order_id is None:
+            order_id = self.history.order_id_for_client_id(username, client_order_id)
+        return None if order_id is None else self._view(order_id)
+
+    def _replay(self, raw: list) -> None:
+        self.accounts.apply(SHARD_RECORDS.decode(raw))
+        if len(self.accounts.closed_orders) + len(self.accounts.new_transactions) > 100_000 and self._kept_on_disk:
+            self.accounts.take_history()  # on disk already: the records wrote it
+
+    def _move_history_to_disk(self) -> None:
+        """Keep on disk, once, the history a data directory from before held in its journal."""
+        closed, transactions = self.accounts.take_history()
+        writes = format_writes()
+        for order in [*closed, *self.accounts.orders.values()]:
+            writes += order_accepted_writes(order.username, order.client_order_id, order.order_id)
+        for order in closed:
+            writes += closed_order_writes(order)
+        for transaction in transactions:
+            writes += transaction_writes(transaction)
+        self.store.writer.submit([], writes).result()
+        if self.store.journal.last_sequence():
+            self.store.write_snapshot_now()  # from here on, recovery starts from the hot state
+        log.info("shard %d moved %d closed orders and %d transactions to disk", self.index, len(closed),
+                 len(transactions))
 
     async def _apply_settlements(self, batches: list[SettlementBatch]) -> dict[str, int]:
         """Apply settlements; answer what is durable once these are."""
@@ -256,7 +357,7 @@ class AccountShardActor:
     def _apply_now(self, batches: list[SettlementBatch]) -> asyncio.Task | None:
         """Apply settlements in order per asset and journal them; return the task that
         records them as durable, or None if nothing new was applied."""
-        records = []
+        records: list = []
         touched: set[int] = set()
         sequences = self.accounts.settlement_sequences
         for batch in batches:
@@ -271,11 +372,13 @@ class AccountShardActor:
                 if following is None:
                     break
                 self._settle(asset_id, sequences[asset_id] + 1, following, records, touched)
+        writes: list = []
+        closed, transactions = self._take_history(writes)
         self._notify(touched)
         if not records:
             return None
         task = asyncio.get_running_loop().create_task(
-            self._mark_durable(self.store.submit(records), dict(sequences)))
+            self._mark_durable(self.store.submit(records, writes), dict(sequences), closed, transactions))
         self._background.add(task)  # keep a reference until it is done
         task.add_done_callback(self._background.discard)
         return task
@@ -292,8 +395,10 @@ class AccountShardActor:
             else:
                 touched.add(event.order_id)
 
-    async def _mark_durable(self, durable, applied: dict[str, int]) -> None:
+    async def _mark_durable(self, durable, applied: dict[str, int], closed: list[OrderRecord],
+                            transactions: list[Transaction]) -> None:
         await durable
+        self._forget_kept(closed, transactions)
         for asset_id, sequence in applied.items():
             if sequence > self._durable_applied.get(asset_id, 0):
                 self._durable_applied[asset_id] = sequence
@@ -305,7 +410,8 @@ class AccountShardActor:
 
     def _wait(self, order_id: int, condition: Callable[[OrderRecord], bool]) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
-        if condition(self.accounts.orders[order_id]):
+        order = self.accounts.orders.get(order_id) or self._closing.get(order_id)
+        if order is None or condition(order):  # gone from memory: closed and kept on disk
             future.set_result(None)
         else:
             self._waiters.setdefault(order_id, []).append((condition, future))
@@ -316,10 +422,10 @@ class AccountShardActor:
             waiting = self._waiters.get(order_id)
             if not waiting:
                 continue
-            order = self.accounts.orders[order_id]
+            order = self.accounts.orders.get(order_id) or self._closing.get(order_id)
             still = []
             for condition, future in waiting:
-                if condition(order):
+                if order is None or condition(order):
                     if not future.done():
                         future.set_result(None)
                 else:
@@ -336,7 +442,7 @@ class AccountShardActor:
 
     async def _reconcile(self) -> None:
         """Catch up with every book, then fail the orders no book ever saw."""
-        fence = max(self.accounts.orders, default=0)
+        fence = self.accounts.last_order_id
         for book in range(self.config.book_actor_count):
             applied = dict(self.accounts.settlement_sequences)
             missed = await call_with_retry(

@@ -48,22 +48,20 @@ def user_open_orders(
     asset_id: str | None = None, start: int | None = None, end: int | None = None,
 ) -> list[OrderRecord]:
     """Return the user's open orders matching every given filter, newest first."""
-    selected = []
     orders = accounts.orders
-    for order_id in reversed(accounts.orders_by_user.get(username, {})):
-        order = orders[order_id]
-        if order_type is not None and order.order_type.value != order_type:
-            continue
-        if status is not None and order.status.value != status:
-            continue
-        if asset_id is not None and order.asset_id != asset_id:
-            continue
-        if start is not None and order.created_at < start:
-            continue
-        if end is not None and order.created_at > end:
-            continue
-        selected.append(order)
-    return selected
+    return [orders[order_id] for order_id in reversed(accounts.orders_by_user.get(username, {}))
+            if order_matches(orders[order_id], order_type=order_type, status=status, asset_id=asset_id,
+                             start=start, end=end)]
+
+
+def order_matches(order: OrderRecord, *, order_type: str | None = None, status: str | None = None,
+                  asset_id: str | None = None, start: int | None = None, end: int | None = None) -> bool:
+    """Tell whether an order passes the list filters of API.md (dates bound `created_at`, inclusive)."""
+    return ((order_type is None or order.order_type.value == order_type)
+            and (status is None or order.status.value == status)
+            and (asset_id is None or order.asset_id == asset_id)
+            and (start is None or order.created_at >= start)
+            and (end is None or order.created_at <= end))
 
 
 def audit(accounts: Accounts) -> dict:

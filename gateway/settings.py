@@ -33,6 +33,9 @@ class Settings:
     namespace: str = "order-service"
     journal_map_size: int | None = None
     metrics: bool = True
+    snapshot_events: int | None = None
+    snapshot_seconds: float | None = None
+    journal_retention: int | None = None
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -54,6 +57,10 @@ class Settings:
             namespace=env.get("ORDER_SERVICE_NAMESPACE", "order-service"),
             journal_map_size=optional_int("ORDER_SERVICE_JOURNAL_MAP_SIZE"),
             metrics=_flag(env.get("ORDER_SERVICE_METRICS", "true")),
+            snapshot_events=optional_int("ORDER_SERVICE_SNAPSHOT_EVENTS"),
+            snapshot_seconds=float(env["ORDER_SERVICE_SNAPSHOT_SECONDS"]) if env.get("ORDER_SERVICE_SNAPSHOT_SECONDS")
+            else None,
+            journal_retention=optional_int("ORDER_SERVICE_JOURNAL_RETENTION"),
         )
 
     def service_config(self) -> ServiceConfig:
@@ -65,4 +72,10 @@ class Settings:
             chosen["book_actor_count"] = self.book_actor_count
         if self.journal_map_size:
             chosen["journal_map_size"] = self.journal_map_size
+        if self.snapshot_events:
+            chosen["snapshot_every"] = self.snapshot_events
+        if self.snapshot_seconds:
+            chosen["snapshot_seconds"] = self.snapshot_seconds
+        if self.journal_retention is not None:
+            chosen["journal_retention"] = self.journal_retention
         return ServiceConfig(data_dir=self.data_dir, sync=self.sync, namespace=self.namespace, **chosen)

@@ -67,10 +67,11 @@ class LmdbJournal:
 
     def __init__(
         self, path: str | Path, *, sync: bool = True, map_size: int = DEFAULT_MAP_SIZE,
-        tables: Mapping[str, bool] | None = None,
+        tables: Mapping[str, bool] | None = None, create_tables: bool = True,
     ) -> None:
         """Open (or create) the stream; `tables` names the owner's extra databases, each with
-        whether it keeps sorted duplicate values per key (LMDB's dupsort)."""
+        whether it keeps sorted duplicate values per key (LMDB's dupsort). Without
+        `create_tables` a table that does not exist yet is left out (a reader that must not write)."""
         self.path = Path(path)
         self._stream = str(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -89,8 +90,13 @@ class LmdbJournal:
             self._events = self._environment.open_db(EVENTS_DATABASE)
             self._snapshots = self._environment.open_db(SNAPSHOTS_DATABASE)
             self._meta = self._environment.open_db(META_DATABASE)
-            self._tables = {name: self._environment.open_db(name.encode(), dupsort=dupsort)
-                            for name, dupsort in (tables or {}).items()}
+            self._tables = {}
+            for name, dupsort in (tables or {}).items():
+                try:
+                    self._tables[name] = self._environment.open_db(name.encode(), dupsort=dupsort,
+                                                                   create=create_tables)
+                except lmdb.NotFoundError:
+                    pass
             self._first_sequence, self._last_sequence, self._latest_snapshot_sequence = (
                 self._load_positions()
             )
@@ -148,17 +154,16 @@ class LmdbJournal:
             return self._last_sequence
 
     @contextmanager
-    def reading(self) -> Iterator[Callable[[str], lmdb.Cursor]]:
-        """A read transaction over the owner's tables: yields `cursor(table)`.
-
-        It sees every batch committed before it began and never waits for the writer."""
+    def reading(self) -> Iterator[Callable[[str], lmdb.Cursor | None]]:
+        """A read transaction over the owner's tables: yields `cursor(table)` (None for a table that
+        does not exist). It sees every batch committed before it began and never waits for the writer."""
         with self._no_readers:
             self._require_open()
             self._readers += 1
         try:
             with self._environment.begin() as transaction:
                 tables = self._tables
-                yield lambda table: transaction.cursor(tables[table])
+                yield lambda table: transaction.cursor(tables[table]) if table in tables else None
         finally:
             with self._no_readers:
                 self._readers -= 1
@@ -193,6 +198,11 @@ class LmdbJournal:
 
             self._write(write)
             self._latest_snapshot_sequence = sequence
+
+    def snapshot_sequence(self) -> int | None:
+        """Return the sequence the latest snapshot covers, or None when there is none."""
+        with self._guard:
+            return self._latest_snapshot_sequence
 
     def load_snapshot(self) -> tuple[int, Any] | None:
         """Return the latest (sequence, state), or None when there is no snapshot."""

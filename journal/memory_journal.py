@@ -81,6 +81,11 @@ class MemoryJournal:
             self._snapshots[sequence] = record
             self._latest_snapshot_sequence = sequence
 
+    def snapshot_sequence(self) -> int | None:
+        """Return the sequence the latest snapshot covers, or None when there is none."""
+        with self._guard:
+            return self._latest_snapshot_sequence
+
     def load_snapshot(self) -> tuple[int, Any] | None:
         """Return the latest (sequence, state), or None when there is no snapshot."""
         with self._guard:

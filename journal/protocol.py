@@ -41,6 +41,10 @@ class Journal(Protocol):
         """Store a state that covers the events up to and including sequence."""
         ...
 
+    def snapshot_sequence(self) -> int | None:
+        """Return the sequence the latest snapshot covers, or None when there is none."""
+        ...
+
     def load_snapshot(self) -> tuple[int, Any] | None:
         """Return the latest (sequence, state), or None when there is no snapshot."""
         ...
