@@ -124,9 +124,9 @@ class HistoryReader:
                 return None
             return _U64.unpack(found.value())[0]
 
-    def orders_page(self, username: str, *, order_type: str | None, status: str | None, asset_id: str | None,
-                    start: int | None, end: int | None, limit: int, offset: int,
-                    newer: list[OrderView]) -> tuple[list[OrderView], int]:
+    def orders_page(self, username: str, *, limit: int, offset: int, newer: list[OrderView],
+                    order_type: str | None = None, status: str | None = None, asset_id: str | None = None,
+                    start: int | None = None, end: int | None = None) -> tuple[list[OrderView], int]:
         """One page of the user's orders, newest first: the closed ones kept here merged with
         `newer` (open, or closed and maybe not kept yet; matching the filters, newest first);
         return it and the total."""
@@ -164,9 +164,9 @@ class HistoryReader:
                     page.append(entry)
         return page, total
 
-    def transactions_page(self, username: str, asset_id: str, *, transaction_type: str | None,
-                          start: int | None, end: int | None, limit: int, offset: int,
-                          newer: list[Transaction]) -> tuple[list[Transaction], int]:
+    def transactions_page(self, username: str, asset_id: str, *, limit: int, offset: int,
+                          newer: list[Transaction], transaction_type: str | None = None,
+                          start: int | None = None, end: int | None = None) -> tuple[list[Transaction], int]:
         """One page of the user's transactions in one asset, newest first, merged with `newer`
         (made but maybe not kept here yet, newest first); return it and the total."""
         key = _user(username) + asset_id.encode() + b"\0"

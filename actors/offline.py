@@ -154,6 +154,25 @@ def check_history(shard: AccountShardActor) -> dict:
     return summary
 
 
+def shard_state_with_history(shard: AccountShardActor, until: int | None) -> dict:
+    """A shard's state as of `until`, with the history made by then: its hot state (`orders` are the
+    open ones) and `closed_orders` and `transactions`, replayed from the journal's first record.
+    (A journal pruned before its start gives the hot state alone.)"""
+    state = shard.accounts.to_state()
+    records = shard.store.journal.read(1, None if until is None else until + 1)
+    first = next(records, None)
+    if first is None or first[0] != 1:
+        return state
+    accounts = Accounts()
+    closed, transactions = [], []
+    for _, raw in chain([first], records):
+        accounts.apply(SHARD_RECORDS.decode(raw))
+        orders, made = accounts.take_history()
+        closed.extend(order.to_record() for order in orders)
+        transactions.extend([*item] for item in made)
+    return {**accounts.to_state(), "closed_orders": closed, "transactions": transactions}
+
+
 def streams(config: ServiceConfig) -> list[str]:
     """Every stream of a service, in the order `verify` lists them."""
     return (["registry"] + [f"shard-{index}" for index in range(config.shard_count)]
@@ -217,7 +236,7 @@ def replay_stream(data_dir: Path, stream: str, until: int | None = None) -> dict
         state = actor._snapshot_state()
     elif kind == "shard" and number.isdigit() and int(number) < config.shard_count:
         actor = AccountShardActor(config, int(number), replay_until=until, offline=True)
-        state = actor.accounts.to_state()
+        state = shard_state_with_history(actor, until)
     elif kind == "book" and number.isdigit() and int(number) < config.book_actor_count:
         actor = AssetBookActor(config, int(number), replay_until=until)
         state = actor._snapshot_state()
@@ -226,7 +245,9 @@ def replay_stream(data_dir: Path, stream: str, until: int | None = None) -> dict
                          f"or book-0..{config.book_actor_count - 1}")
     try:
         last = actor.store.journal.last_sequence()
+        # The digest is of the hot state, as `verify` reports it; history rides beside it.
+        hot = {key: value for key, value in state.items() if key not in ("closed_orders", "transactions")}
         return {"stream": stream, "sequence": last if until is None else min(until, last),
-                "last_sequence": last, "state_digest": state_digest(state), "state": state}
+                "last_sequence": last, "state_digest": state_digest(hot), "state": state}
     finally:
         actor.store.close()

@@ -106,7 +106,10 @@ def test_replay_until_a_sequence_rebuilds_the_stream_as_it_was_then(tmp_path):
     accepted_by_then = sum(1 for record in records[:until] if type(SHARD_RECORDS.decode(record)) is OrderAccepted)
     halfway = replay_stream(tmp_path, "shard-0", until=until)
     assert halfway["sequence"] == until
-    assert len(halfway["state"]["orders"]) == accepted_by_then < len(full["state"]["orders"])
+    def placed(state: dict) -> int:  # open orders, and those closed by then
+        return len(state["orders"]) + len(state["closed_orders"])
+
+    assert placed(halfway["state"]) == accepted_by_then < placed(full["state"])
 
     command = subprocess.run([sys.executable, "-m", "gateway", "replay", "--data-dir", str(tmp_path),
                               "--stream", "shard-0", "--until", str(until), "--output", str(tmp_path / "out.json")],
@@ -142,7 +145,8 @@ def test_replay_at_a_moment_rebuilds_every_stream_as_it_was_then(tmp_path):
     by_stream = {entry["stream"]: entry for entry in at_between["streams"]}
     assert set(by_stream) == {"registry", "shard-0", "shard-1", "book-0", "book-1"}
     orders_then = {order_id for name, entry in by_stream.items() if name.startswith("shard")
-                   for order_id in (OrderView(*order).order_id for order in entry["state"]["orders"])}
+                   for order_id in (OrderView(*order).order_id
+                                    for order in entry["state"]["orders"] + entry["state"]["closed_orders"])}
     assert orders_then == moments["first_ids"] and orders_then
     full = {name: replay_stream(tmp_path, name) for name in by_stream}
     assert all(entry["sequence"] < full[name]["last_sequence"]
@@ -150,7 +154,8 @@ def test_replay_at_a_moment_rebuilds_every_stream_as_it_was_then(tmp_path):
     assert len(by_stream["registry"]["state"]["users"]) == len(USERS)
 
     before = {entry["stream"]: entry for entry in replay_at(tmp_path, moments["before_orders"])["streams"]}
-    assert all(not entry["state"]["orders"] for name, entry in before.items() if name.startswith("shard"))
+    assert all(not entry["state"]["orders"] and not entry["state"]["closed_orders"]
+               for name, entry in before.items() if name.startswith("shard"))
 
     command = subprocess.run([sys.executable, "-m", "gateway", "replay", "--data-dir", str(tmp_path),
                               "--at", _iso(moments["between"]), "--stream", "shard-0"],

@@ -33,10 +33,10 @@ class GatedJournal(MemoryJournal):
         self.watchdog_fired = True
         self.gate.set()
 
-    def append_encoded(self, first_sequence: int, records: Sequence[bytes]) -> int:
+    def append_encoded(self, first_sequence: int, records: Sequence[bytes], writes=()) -> int:
         self.write_started.set()
         self.gate.wait()
-        return super().append_encoded(first_sequence, records)
+        return super().append_encoded(first_sequence, records, writes)
 
 
 def submission_events(submitter: int, submission: int, count: int) -> list[list[object]]:

@@ -227,3 +227,38 @@ class TestLmdbDamageDetection:
                 journal.append_batch(101, make_events(101, 10))
             assert journal.last_sequence() == 100
             assert sum(1 for _ in journal.read()) == 100
+
+
+def test_table_puts_ride_in_the_same_transaction_as_the_events_and_readers_see_them(tmp_path: Path) -> None:
+    tables = {"things": False, "index": True}
+    with LmdbJournal(tmp_path / "stream", tables=tables) as journal:
+        journal.append_encoded(1, [encode(["event", 1])],
+                               [("things", b"k1", b"v1"), ("index", b"u", b"2"), ("index", b"u", b"1")])
+        journal.append_encoded(2, [], [("things", b"k2", b"v2")])  # puts alone, no event
+        assert journal.last_sequence() == 1
+        with journal.reading() as cursor:
+            things = cursor("things")
+            assert things.get(b"k1") == b"v1" and things.get(b"k2") == b"v2"
+            index = cursor("index")
+            assert index.set_key(b"u") and index.count() == 2 and list(index.iternext_dup()) == [b"1", b"2"]
+            assert cursor("absent") is None
+    # A reader that must not write leaves a table that does not exist out, and sees the others.
+    with LmdbJournal(tmp_path / "stream", tables={**tables, "new": False}, create_tables=False) as journal:
+        with journal.reading() as cursor:
+            assert cursor("new") is None and cursor("things").get(b"k1") == b"v1"
+        assert [event for _, event in journal.read()] == [["event", 1]]
+
+
+def test_a_failed_batch_writes_neither_its_events_nor_its_table_puts(tmp_path: Path) -> None:
+    with LmdbJournal(tmp_path / "stream", tables={"things": False}) as journal:
+        with pytest.raises(SequenceGapError):
+            journal.append_encoded(5, [encode(["event", 5])], [("things", b"k", b"v")])
+        with journal.reading() as cursor:
+            assert cursor("things").get(b"k") is None
+        assert journal.last_sequence() == 0
+
+
+def encode(value) -> bytes:
+    from journal.codec import encode_record
+
+    return encode_record(value)
