@@ -32,6 +32,7 @@ from actors.messages import (
 )
 from actors.records import SHARD_RECORDS
 from actors.retry import call_with_retry
+from actors.streams import OrderStreams
 from engine import (
     Accounts, AssetSpec, CloseReason, OrderRecord, OrderType, RejectReason, TradeExecuted,
     decode_event,
@@ -70,6 +71,7 @@ class AccountShardActor:
         self._ready: asyncio.Task | None = None
         self._early: dict[str, dict[int, list]] = {}  # settlements that came before their turn
         self._background: set[asyncio.Task] = set()
+        self.streams = OrderStreams()  # watched users' order changes and fills (live streams)
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
                                     snapshot_every=config.snapshot_every, map_size=config.journal_map_size)
         started = time.perf_counter()
@@ -231,6 +233,14 @@ class AccountShardActor:
         """Wait until every change made so far is durable."""
         return await self.store.flush()
 
+    # ---- streams (stream hook: see actors/streams.py) ------------------
+
+    async def poll_orders(self, username: str, since: int | None, incarnation: str | None,
+                          timeout: float) -> list:
+        """Long-poll a user's order changes and fills past `since` (see `OrderStreams.poll`)."""
+        await self._ensure_ready()
+        return await self.streams.poll(username, since, incarnation, timeout)
+
     async def pid(self) -> int:
         return os.getpid()
 
@@ -285,6 +295,7 @@ class AccountShardActor:
         if isinstance(self.accounts.settle(asset_id, sequence, book_events), RejectReason):
             return  # applied before: a resend
         records.append(SHARD_RECORDS.settlement_applied(asset_id, sequence, encoded))
+        self.streams.settled(self.accounts, asset_id, book_events)  # stream hook: order changes and fills
         for event in book_events:
             if type(event) is TradeExecuted:
                 touched.add(event.taker_order_id)
