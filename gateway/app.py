@@ -13,8 +13,9 @@ from fastapi import HTTPException as StarletteHTTPException
 from gateway.errors import ApiError, error_response, install_error_handlers
 from gateway.metrics import HttpMetrics
 from gateway.models.common import ErrorEnvelope
-from gateway.routers import accounts, admin, assets, health, metrics, orders
+from gateway.routers import accounts, admin, assets, health, metrics, orders, streams
 from gateway.runtime import Runtime
+from gateway.stream_hub import StreamHub
 
 MAX_BODY_BYTES = 1 << 20
 
@@ -82,6 +83,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         await runtime.start()
         runtime.metrics.start_flushing()
         yield
+        await app.state.streams.close()
         runtime.metrics.stop_flushing()
         await runtime.close()
 
@@ -95,10 +97,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
+    app.state.streams = StreamHub(runtime)
     for module in (orders, accounts, assets, admin):  # the busiest first: routes are matched in order
         app.include_router(module.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(streams.router)
     install_error_handlers(app)
     _with_error_envelope(app)
 
