@@ -292,10 +292,11 @@ class AccountShardActor:
 
     def _settle(self, asset_id: str, sequence: int, encoded: list, records: list, touched: set[int]) -> None:
         book_events = tuple(decode_event(event) for event in encoded)
+        watched = self.streams.watched_orders(self.accounts, book_events)  # stream hook
         if isinstance(self.accounts.settle(asset_id, sequence, book_events), RejectReason):
             return  # applied before: a resend
         records.append(SHARD_RECORDS.settlement_applied(asset_id, sequence, encoded))
-        self.streams.settled(self.accounts, asset_id, book_events)  # stream hook: order changes and fills
+        self.streams.settled(self.accounts, asset_id, book_events, watched)  # stream hook: orders and fills
         for event in book_events:
             if type(event) is TradeExecuted:
                 touched.add(event.taker_order_id)

@@ -190,27 +190,38 @@ class OrderStreams:
         self.incarnation = os.urandom(8).hex()
         self._swept = time.monotonic()
 
-    def settled(self, accounts, asset_id: str, book_events: tuple) -> None:
-        """Publish what one applied settlement changed for watched users: fills, then orders."""
+    def watched_orders(self, accounts, book_events: tuple) -> dict | None:
+        """The records of watched users' orders that a settlement touches, taken before it is
+        applied (a closed order may leave the shard's hot state as it is applied)."""
         feeds = self.feeds
         if not feeds:
-            return
+            return None
         orders = accounts.orders
-        changed: dict[int, None] = {}
+        touched: dict[int, object] = {}
+        for event in book_events:
+            if type(event) is TradeExecuted:
+                order_ids = (event.taker_order_id, event.maker_order_id)
+            else:
+                order_ids = (event.order_id,)
+            for order_id in order_ids:
+                order = orders.get(order_id)
+                if order is not None and order.username in feeds:
+                    touched[order_id] = order
+        return touched or None
+
+    def settled(self, accounts, asset_id: str, book_events: tuple, touched: dict | None) -> None:
+        """Publish what one applied settlement changed for watched users: fills, then orders."""
+        if not touched:
+            return
         for event in book_events:
             if type(event) is TradeExecuted:
                 for order_id in (event.taker_order_id, event.maker_order_id):
-                    order = orders.get(order_id)
-                    if order is not None and order.username in feeds:
+                    order = touched.get(order_id)
+                    if order is not None and order.username in self.feeds:
                         self._publish(order.username, "fill", _fill_row(accounts, asset_id, order, event))
-                        changed[order_id] = None
-            else:
-                order = orders.get(event.order_id)
-                if order is not None and order.username in feeds:
-                    changed[event.order_id] = None
-        for order_id in changed:
-            order = orders[order_id]
-            self._publish(order.username, "order", list(order.view()))
+        for order in touched.values():
+            if order.username in self.feeds:
+                self._publish(order.username, "order", list(order.view()))
 
     def _publish(self, username: str, kind: str, row: list) -> None:
         feed = self.feeds[username]
