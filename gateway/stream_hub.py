@@ -221,11 +221,16 @@ class StreamHub:
             try:
                 await asyncio.wait_for(asyncio.shield(market.primed.wait()), PRIME_SECONDS)
             except asyncio.TimeoutError:
-                return False
-            finally:
                 market.joining -= 1
                 self._forget_idle_market(spec.asset_id)
+                return False
+            except BaseException:  # the socket went away while it waited
+                market.joining -= 1
+                self._forget_idle_market(spec.asset_id)
+                raise
+            market.joining -= 1
         if connection.closing is not None or self.markets.get(spec.asset_id) is not market:
+            self._forget_idle_market(spec.asset_id)
             return False
         # No await from here on: the snapshot and the watcher join at the same sequence.
         watching.add(spec.asset_id)
@@ -251,11 +256,16 @@ class StreamHub:
             try:
                 await asyncio.wait_for(asyncio.shield(user.primed.wait()), PRIME_SECONDS)
             except asyncio.TimeoutError:
-                return False
-            finally:
                 user.joining -= 1
                 self._forget_idle_user(username)
+                return False
+            except BaseException:  # the socket went away while it waited
+                user.joining -= 1
+                self._forget_idle_user(username)
+                raise
+            user.joining -= 1
         if connection.closing is not None or self.users.get(username) is not user:
+            self._forget_idle_user(username)
             return False
         connection.orders = True
         user.watchers.add(connection)
