@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 MAX_UNSENT = 1000
 SLOW_CONSUMER = (1013, "slow consumer")
-CLOSE_WAIT_SECONDS = 5.0  # a close frame to a socket that never drains waits no longer than this
+CLOSE_WAIT_SECONDS = 30.0  # a close frame to a socket that never drains waits no longer than this
 
 
 class Frame:
@@ -125,5 +125,7 @@ class Connection:
             log.debug("sending to a websocket failed", exc_info=True)
 
     async def _close_socket(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_WAIT_SECONDS)
+        except Exception as error:
+            log.info("closing a websocket (%d) failed: %r", code, error)

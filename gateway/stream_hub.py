@@ -25,7 +25,7 @@ from gateway.views import order_data, transaction_data
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 15.0
+POLL_SECONDS = 10.0  # also about how long a subscription nobody watches lingers, for a quick return
 RETRY_SECONDS = 0.5  # after a failed poll (an actor restarting)
 PRIME_SECONDS = 10.0
 
@@ -67,7 +67,10 @@ class MarketSubscription:
 
     async def _run(self) -> None:
         client = self.hub.runtime.client
-        while True:
+        # A subscription nobody watches any more ends when its poll returns, not at once: a
+        # cancelled Ray call would still run its wait in the actor, and a returning watcher
+        # finds it warm.
+        while not (self.primed.is_set() and self.idle()):
             try:
                 answer = await client.poll_market(self.asset_id, self.sequence, POLL_SECONDS)
             except asyncio.CancelledError:
@@ -83,6 +86,7 @@ class MarketSubscription:
                 self._apply_snapshot(answer)
             else:
                 self._apply_changes(answer)
+        self.hub.ended(self.hub.markets, self.asset_id, self)
 
     def _apply_snapshot(self, answer: MarketPoll) -> None:
         self.levels = {"buy": {price: (quantity, count) for price, quantity, count in answer.bids},
@@ -165,7 +169,7 @@ class UserSubscription:
 
     async def _run(self) -> None:
         client, runtime = self.hub.runtime.client, self.hub.runtime
-        while True:
+        while not (self.primed.is_set() and self.idle()):  # lingers as a market does
             try:
                 answer = await client.poll_orders(self.username, self.sequence, self.incarnation,
                                                   POLL_SECONDS if self.primed.is_set() else 0.0)
@@ -190,6 +194,7 @@ class UserSubscription:
                     frame = Frame({"channel": "fills", "data": transaction_data(item, spec)})
                 for connection in list(self.watchers):
                     connection.push(frame)
+        self.hub.ended(self.hub.users, self.username, self)
 
 
 class StreamHub:
@@ -300,15 +305,21 @@ class StreamHub:
 
     def _forget_idle_market(self, asset_id: str) -> None:
         market = self.markets.get(asset_id)
-        if market is not None and market.idle():
-            market.task.cancel()
+        if market is not None and market.idle() and not market.primed.is_set():
+            market.task.cancel()  # nothing to keep warm, and its first poll answers at once
             del self.markets[asset_id]
 
     def _forget_idle_user(self, username: str) -> None:
         user = self.users.get(username)
-        if user is not None and user.idle():
+        if user is not None and user.idle() and not user.primed.is_set():
             user.task.cancel()
             del self.users[username]
+
+    @staticmethod
+    def ended(registry: dict, key: str, subscription) -> None:
+        """A subscription's poll loop ended (nobody watched it): forget it."""
+        if registry.get(key) is subscription:
+            del registry[key]
 
     def stats(self) -> dict:
         return {"connections": len(self.connections), "market_subscriptions": len(self.markets),
