@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi import HTTPException as StarletteHTTPException
 
 from gateway.errors import ApiError, error_response, install_error_handlers
@@ -75,6 +79,18 @@ def _with_error_envelope(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+STATIC = Path(__file__).parent / "static"
+
+
+def _with_live_page(app: FastAPI) -> None:
+    """The live page of API.md at `/`: static files, no build step, nothing fetched from elsewhere."""
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def live_page():
+        return FileResponse(STATIC / "index.html")
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     """Build the app around a runtime that `lifespan` starts and closes."""
 
@@ -103,6 +119,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(streams.router)
+    _with_live_page(app)
     install_error_handlers(app)
     _with_error_envelope(app)
 
