@@ -30,6 +30,7 @@ from actors.messages import (
     from_rows, to_rows,
 )
 from actors.outbox import SettlementOutbox
+from actors.streams import MarketStreams
 from actors.records import BOOK_RECORDS, AssetOpened, Fenced, OrdersCancelled, OrdersMatched
 from engine import AssetSpec, EngineError, OrderBook, RejectReason, decode_event, encode_event
 
@@ -46,6 +47,7 @@ class AssetBookActor:
         self.fences: dict[int, int] = {}
         self.records = 0  # journal records made so far
         self._shards: dict[int, ray.actor.ActorHandle] = {}
+        self.streams = MarketStreams()  # candles, and book/trade changes for the gateways' streams
         shard_count = config.shard_count
         self.outbox = SettlementOutbox(
             shard_count, lambda owner: shard_for(owner, shard_count),
@@ -58,6 +60,7 @@ class AssetBookActor:
         started = time.perf_counter()
         count = self.store.replay(self._load_state, self._replay_record, until=replay_until)
         self.outbox.made_durable(self.records)
+        self.streams.made_durable(self.records)
         log.info("book actor %d recovered %d records in %.3fs", index, count, time.perf_counter() - started)
 
     # ---- commands ------------------------------------------------------
@@ -99,6 +102,8 @@ class AssetBookActor:
                 by_asset[order.asset_id] = events = []
             events.extend(result.events)
         self.fences[shard] = fence
+        for asset_id, events in by_asset.items():
+            self.streams.record(asset_id, self.books[asset_id], events, self.records + 1)
         # The shard's acknowledgements ride along, so that a replay drops what it has made durable.
         await self._journal(OrdersMatched(shard, acknowledged, fence, self._route(by_asset)))
         crash_point(self.config, "book.after_match")
@@ -115,12 +120,15 @@ class AssetBookActor:
         by_asset: dict[str, list] = {}
         cancelled = []
         for cancel in cancels:
-            event = self.books[cancel.asset_id].cancel(cancel.order_id, cancel.timestamp)
+            book = self.books[cancel.asset_id]
+            resting = book.resting(cancel.order_id)
+            event = book.cancel(cancel.order_id, cancel.timestamp)
             if isinstance(event, RejectReason):
                 cancelled.append(False)
                 continue
             cancelled.append(True)
             by_asset.setdefault(cancel.asset_id, []).append(event)
+            self.streams.record(cancel.asset_id, book, [event], self.records + 1, ((resting.side, resting.price),))
         if by_asset:
             await self._journal(OrdersCancelled(shard, acknowledged, self._route(by_asset)))
         return cancelled
@@ -160,6 +168,17 @@ class AssetBookActor:
             return None
         return list(book.tape)[-limit:][::-1]
 
+    async def poll_market(self, asset_id: str, since: int | None, timeout: float) -> list | None:
+        """Long-poll an asset's book and trade changes past `since` (see actors/streams.py)."""
+        book = self.books.get(asset_id)
+        return None if book is None else await self.streams.poll(book, asset_id, since, timeout)
+
+    async def candles(self, asset_id: str, interval: str, limit: int) -> list[list] | None:
+        """Return the newest `limit` candles of an interval, oldest first, or None for an unknown asset."""
+        if asset_id not in self.books:
+            return None
+        return self.streams.candle_rows(asset_id, interval, limit)
+
     async def open_orders(self) -> dict[str, list[RestingOrder]]:
         """Return every resting order per asset, in priority."""
         return {asset_id: resting_orders(book) for asset_id, book in self.books.items()}
@@ -185,6 +204,7 @@ class AssetBookActor:
         events = sum(len(encoded) for _, encoded in getattr(record, "events", ())) or 1
         await self.store.append([BOOK_RECORDS.encode(record)], events=events)
         self.outbox.made_durable(number)
+        self.streams.made_durable(number)
 
     def _route(self, by_asset: dict[str, list]) -> list:
         """Queue the settlements of the record about to be journaled; return its events, encoded."""
@@ -209,6 +229,7 @@ class AssetBookActor:
                 events = [decode_event(event) for event in encoded]
                 for event in events:
                     book.apply(event)
+                self.streams.replayed(asset_id, events)
                 self.outbox.route(asset_id, events, encoded, self.records + 1)
         elif kind is Fenced:
             self.fences[record.shard] = max(self.fences.get(record.shard, 0), record.fence)
@@ -225,6 +246,7 @@ class AssetBookActor:
             "books": [book.to_state() for book in self.books.values()],
             **self.outbox.to_state(),
             "fences": [[shard, fence] for shard, fence in self.fences.items()],
+            **self.streams.to_state(),
         }
 
     def _load_state(self, state: dict) -> None:
@@ -233,6 +255,7 @@ class AssetBookActor:
             self.books[book.spec.asset_id] = book
         self.outbox.load_state(state)
         self.fences = {shard: fence for shard, fence in state["fences"]}
+        self.streams.load_state(state)
 
     def _shard(self, shard: int) -> ray.actor.ActorHandle:
         handle = self._shards.get(shard)

@@ -24,8 +24,9 @@ from typing import Any
 from actors.coalescing import CoalescingQueue
 from actors.config import ServiceConfig, book_actor_for, check_layout, shard_for
 from actors.messages import (
-    AdjustBalance, Balance, BalanceOutcome, BookDepth, CancelOrder, MarketSummary, OrderOutcome, OrderView,
-    Page, PlaceOrder, RestingOrder, TradeExecuted, Transaction, to_rows,
+    AdjustBalance, Balance, BalanceOutcome, BookDepth, CancelOrder, Candle, MarketPoll, MarketSummary,
+    OrderOutcome, OrderPoll, OrderView, Page, PlaceOrder, RestingOrder, TradeExecuted, Transaction, from_rows,
+    to_rows,
 )
 from actors.remote import create_actors
 from actors.retry import call_with_retry
@@ -161,6 +162,24 @@ class ServiceClient:
 
     async def trades(self, asset_id: str, limit: int) -> list[TradeExecuted] | None:
         return await self._ask_book(asset_id, "trades", asset_id, limit)
+
+    async def candles(self, asset_id: str, interval: str, limit: int) -> list[Candle] | None:
+        rows = await self._ask_book(asset_id, "candles", asset_id, interval, limit)
+        return None if rows is None else from_rows(Candle, rows)
+
+    # ---- streams -------------------------------------------------------
+    # Long polls are not timed: their duration is how long nothing happened, not a cost.
+
+    async def poll_market(self, asset_id: str, since: int | None, timeout: float) -> MarketPoll | None:
+        """Wait up to `timeout` s for an asset's book and trade changes past `since` (None: a snapshot)."""
+        row = await self.book(asset_id).poll_market.remote(asset_id, since, timeout)
+        return None if row is None else MarketPoll.from_row(row)
+
+    async def poll_orders(self, username: str, since: int | None, incarnation: str | None,
+                          timeout: float) -> OrderPoll:
+        """Wait up to `timeout` s for a user's order changes and fills past `since`."""
+        return OrderPoll.from_row(await self.shard(username).poll_orders.remote(username, since, incarnation,
+                                                                                 timeout))
 
     # ---- operations ----------------------------------------------------
 

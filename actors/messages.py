@@ -35,7 +35,8 @@ from engine.queries import Page
 __all__ = [
     "to_rows", "from_rows", "PlaceOrder", "CancelOrder", "AdjustBalance", "OrderOutcome", "BalanceOutcome",
     "BookOrder", "BookCancel", "SettlementBatch", "SubmitAnswer", "CancelAnswer", "MarketSummary",
-    "BookDepth", "OrderView", "Balance", "Transaction", "Page", "LevelRow", "RestingOrder", "TradeExecuted",
+    "BookDepth", "LevelChange", "StreamTrade", "BookChange", "MarketPoll", "OrderPoll", "StreamEntry", "Candle",
+    "OrderView", "Balance", "Transaction", "Page", "LevelRow", "RestingOrder", "TradeExecuted",
 ]
 
 _new = tuple.__new__
@@ -210,3 +211,87 @@ class BookDepth(NamedTuple):
     sequence: int
     bids: list[LevelRow]
     asks: list[LevelRow]
+
+
+# ---- streams (actors/streams.py -> gateway), all as rows ---------------------
+
+class LevelChange(NamedTuple):
+    """A price level's new absolute state; 0 and 0: the level is gone."""
+
+    side: str
+    price: int
+    quantity: int
+    order_count: int
+
+
+class StreamTrade(NamedTuple):
+    """A trade as the public stream shows it (no owners, no order ids)."""
+
+    trade_id: int
+    price: int
+    quantity: int
+    taker_side: str
+    timestamp: int
+
+
+class BookChange(NamedTuple):
+    """One buffered change of a book: the book's sequence `first_sequence`..`sequence`,
+    `LevelChange` rows of the levels it touched, `StreamTrade` rows of its trades."""
+
+    first_sequence: int
+    sequence: int
+    levels: list
+    trades: list
+
+
+class MarketPoll(NamedTuple):
+    """A book actor's answer to `poll_market`: `kind` "updates" with `BookChange` rows in
+    `changes`, or "snapshot" with the whole book (`LevelRow` rows) at `sequence` and the tape."""
+
+    kind: str
+    sequence: int
+    bids: list
+    asks: list
+    trades: list
+    changes: list
+
+    @staticmethod
+    def from_row(row: list) -> MarketPoll:
+        if row[0] == "snapshot":
+            _, sequence, bids, asks, trades = row
+            return MarketPoll("snapshot", sequence, bids, asks, trades, [])
+        return MarketPoll("updates", 0, [], [], [], from_rows(BookChange, row[1]))
+
+
+class StreamEntry(NamedTuple):
+    """One of a user's stream entries: `kind` "order" (an `OrderView` row) or "fill" (a `Transaction` row)."""
+
+    sequence: int
+    kind: str
+    row: list
+
+
+class OrderPoll(NamedTuple):
+    """A shard's answer to `poll_orders`; `gap`: entries were missed (fell behind, or the shard restarted)."""
+
+    incarnation: str
+    sequence: int
+    gap: bool
+    entries: list[StreamEntry]
+
+    @staticmethod
+    def from_row(row: list) -> OrderPoll:
+        incarnation, sequence, gap, entries = row
+        return OrderPoll(incarnation, sequence, gap, from_rows(StreamEntry, entries))
+
+
+class Candle(NamedTuple):
+    """One candle in ticks, lots and µs (see engine.candles)."""
+
+    open_time: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    trade_count: int

@@ -67,7 +67,8 @@ def start_ray(data_dir: Path, namespace: str, num_cpus: int | None = None) -> No
         # every order would then wait behind the HTTP front. They serve at normal priority.
         os.environ.setdefault("RAY_worker_niceness", "0")
         with _stop_signals_blocked():
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 2, **options)
+            # address="local": always a new Ray, never one that another service on this machine runs.
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 2, **options)
 
 
 @contextmanager

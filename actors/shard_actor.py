@@ -43,6 +43,7 @@ from actors.messages import (
 )
 from actors.records import SHARD_RECORDS
 from actors.retry import call_with_retry
+from actors.streams import OrderStreams
 from engine import (
     Accounts, AssetSpec, CloseReason, OrderAccepted, OrderRecord, OrderType, RejectReason, TradeExecuted,
     decode_event,
@@ -87,6 +88,7 @@ class AccountShardActor:
         # Closed orders and fills whose history is not durable yet: reads still need them.
         self._closing: dict[int, OrderRecord] = {}
         self._unsaved: dict[str, Transaction] = {}
+        self.streams = OrderStreams()  # watched users' order changes and fills (live streams)
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
                                     snapshot=lambda: self.accounts.to_state(),
                                     snapshot_every=config.snapshot_every, snapshot_seconds=config.snapshot_seconds,
@@ -267,6 +269,14 @@ class AccountShardActor:
         """Wait until every change made so far is durable."""
         return await self.store.flush()
 
+    # ---- streams (stream hook: see actors/streams.py) ------------------
+
+    async def poll_orders(self, username: str, since: int | None, incarnation: str | None,
+                          timeout: float) -> list:
+        """Long-poll a user's order changes and fills past `since` (see `OrderStreams.poll`)."""
+        await self._ensure_ready()
+        return await self.streams.poll(username, since, incarnation, timeout)
+
     async def pid(self) -> int:
         return os.getpid()
 
@@ -385,9 +395,11 @@ class AccountShardActor:
 
     def _settle(self, asset_id: str, sequence: int, encoded: list, records: list, touched: set[int]) -> None:
         book_events = tuple(decode_event(event) for event in encoded)
+        watched = self.streams.watched_orders(self.accounts, book_events)  # stream hook
         if isinstance(self.accounts.settle(asset_id, sequence, book_events), RejectReason):
             return  # applied before: a resend
         records.append(SHARD_RECORDS.settlement_applied(asset_id, sequence, encoded))
+        self.streams.settled(self.accounts, asset_id, book_events, watched)  # stream hook: orders and fills
         for event in book_events:
             if type(event) is TradeExecuted:
                 touched.add(event.taker_order_id)

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi import HTTPException as StarletteHTTPException
 
 from gateway.errors import ApiError, error_response, install_error_handlers
 from gateway.metrics import HttpMetrics
 from gateway.models.common import ErrorEnvelope
-from gateway.routers import accounts, admin, assets, health, metrics, orders
+from gateway.routers import accounts, admin, assets, health, metrics, orders, streams
 from gateway.runtime import Runtime
+from gateway.stream_hub import StreamHub
 
 MAX_BODY_BYTES = 1 << 20
 
@@ -74,6 +79,18 @@ def _with_error_envelope(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+STATIC = Path(__file__).parent / "static"
+
+
+def _with_live_page(app: FastAPI) -> None:
+    """The live page of API.md at `/`: static files, no build step, nothing fetched from elsewhere."""
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def live_page():
+        return FileResponse(STATIC / "index.html")
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     """Build the app around a runtime that `lifespan` starts and closes."""
 
@@ -82,6 +99,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         await runtime.start()
         runtime.metrics.start_flushing()
         yield
+        await app.state.streams.close()
         runtime.metrics.stop_flushing()
         await runtime.close()
 
@@ -95,10 +113,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
+    app.state.streams = StreamHub(runtime)
     for module in (orders, accounts, assets, admin):  # the busiest first: routes are matched in order
         app.include_router(module.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(streams.router)
+    _with_live_page(app)
     install_error_handlers(app)
     _with_error_envelope(app)
 

@@ -17,6 +17,7 @@ from gateway.settings import Settings
 log = logging.getLogger("order_service")
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+STREAM_MAX_FRAME_BYTES = 64 * 1024
 
 
 class AlreadyRunning(RuntimeError):
@@ -109,7 +110,9 @@ def serve() -> int:
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: None)
     uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level="info",
-                access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
+                access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
+                # API.md "Streams": frames over 64 KiB close the socket (1009); a ping every 20 s.
+                ws_max_size=STREAM_MAX_FRAME_BYTES, ws_ping_interval=20.0, ws_ping_timeout=20.0)
     return 0
 
 

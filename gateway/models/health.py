@@ -1,10 +1,11 @@
-"""Health probe answers: plain JSON without the envelope; details beside the seed's fields."""
+"""Health probe answers: plain JSON without the envelope; the seed's `HealthResponse`,
+`HealthReadyResponse` and `HealthLiveResponse` fields, details beside them."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class HealthData(BaseModel):
@@ -15,8 +16,10 @@ class HealthData(BaseModel):
     service: str
     version: str
     uptime: float
-    database: dict[str, Any] | str
+    database: str = Field(description='"ok", "recovering" or "error: <why>"')
+    journal: dict[str, Any] = Field(description="The journal's details (no filesystem paths)")
     actors: dict[str, Any]
+    streams: dict[str, int] = Field(description="This gateway process's WebSocket connections and subscriptions")
 
 
 class HealthReadyData(BaseModel):
@@ -24,6 +27,9 @@ class HealthReadyData(BaseModel):
 
     status: Literal["ready", "not_ready"]
     timestamp: str
+    database: str = Field(description='"ok", "recovering" or "error: <why>"')
+    external_services: dict[str, str] = Field(
+        description='Each actor role ("registry", "shard-N", "book-N") and "ok" or what it waits for')
 
 
 class HealthLiveData(BaseModel):
@@ -31,3 +37,5 @@ class HealthLiveData(BaseModel):
 
     status: Literal["alive"]
     timestamp: str
+    service: str
+    version: str

@@ -36,3 +36,19 @@ class TradeData(BaseModel):
     quantity: DecimalString
     taker_side: str
     timestamp: str
+
+
+class CandleData(BaseModel):
+    open_time: str
+    open: DecimalString
+    high: DecimalString
+    low: DecimalString
+    close: DecimalString
+    volume: DecimalString
+    trade_count: int
+
+
+class CandlesData(BaseModel):
+    asset_id: str
+    interval: str
+    candles: list[CandleData]

@@ -1,8 +1,8 @@
-"""Public market data: assets, order book depth, the trade tape."""
+"""Public market data: assets, order book depth, the trade tape, candles."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -11,7 +11,7 @@ from gateway.exact_json import ExactJSONRoute
 from gateway.errors import ApiError
 from gateway.models.common import Envelope
 from gateway.models.errors import PUBLIC, error_responses
-from gateway.models.market import AssetData, OrderBookData, TradeData
+from gateway.models.market import AssetData, CandlesData, OrderBookData, TradeData
 from gateway.responses import iso_from_micros, ok
 from gateway.views import asset_data
 
@@ -65,3 +65,17 @@ async def get_trades(asset_id: str, service: Service, limit: Annotated[int, Quer
     return ok([{"trade_id": f"{asset_id}-{trade.trade_id}", "price": spec.format_price(trade.price),
                 "quantity": spec.format_quantity(trade.quantity), "taker_side": trade.taker_side,
                 "timestamp": iso_from_micros(trade.timestamp)} for trade in trades])
+
+
+@router.get("/{asset_id}/candles", response_model=Envelope[CandlesData], responses=_ONE_ASSET)
+async def get_candles(asset_id: str, service: Service,
+                      interval: Annotated[Literal["1m", "5m", "1h", "1d"], Query()] = "1m",
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+    """The newest `limit` candles of an interval, oldest first; only intervals that had trades."""
+    spec = await _spec(service, asset_id)
+    candles = await service.client.candles(asset_id, interval, limit) or []
+    return ok({"asset_id": asset_id, "interval": interval, "candles": [{
+        "open_time": iso_from_micros(candle.open_time), "open": spec.format_price(candle.open),
+        "high": spec.format_price(candle.high), "low": spec.format_price(candle.low),
+        "close": spec.format_price(candle.close), "volume": spec.format_quantity(candle.volume),
+        "trade_count": candle.trade_count} for candle in candles]})

@@ -17,19 +17,23 @@ CONTRACT_ROUTES = [
 ]
 
 
-def test_health_answers_its_fields_without_envelope(api):
+def test_health_answers_its_fields_without_envelope(api, service):
     response = api.get("/health")
     assert response.status_code == 200
     body = response.json()
-    assert {"status", "timestamp", "service", "version", "uptime", "database", "actors"} <= body.keys(), body
+    assert {"status", "timestamp", "service", "version", "uptime", "database", "actors", "journal"} <= body.keys()
     assert "success" not in body and "data" not in body
     parse_time(body["timestamp"])
+    assert body["database"] == "ok", body  # the seed's string, not an object
+    assert str(service.data_dir) not in response.text and "/tmp" not in response.text, "a public route shows a path"
 
 
 def test_health_live_answers_200_without_envelope(api):
     response = api.get("/health/live")
     assert response.status_code == 200
-    assert "success" not in response.json()
+    body = response.json()
+    assert "success" not in body
+    assert body["status"] == "alive" and isinstance(body["service"], str) and isinstance(body["version"], str)
 
 
 def test_health_ready_answers_ready_once_recovered(api):
@@ -37,6 +41,9 @@ def test_health_ready_answers_ready_once_recovered(api):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ready" and "success" not in body
+    assert body["database"] == "ok"
+    services = body["external_services"]
+    assert {"registry", "shard-0", "book-0"} <= services.keys() and set(services.values()) == {"ok"}, services
 
 
 def test_openapi_names_the_seed_models(api):
