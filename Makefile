@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-engine bench-journal bench-http bench-sweep peers clean load soak bench-recovery
+.PHONY: run test bench-engine bench-journal bench-http bench-sweep peers clean load soak bench-recovery bench-history
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,3 +75,8 @@ soak: $(STAMP)
 # Recovery time of 1,000,000 journaled events: offline verify, and the service's cold start to ready.
 bench-recovery: $(STAMP)
 	$(PY) bench/recovery_bench.py
+
+# Hot state and history: memory per order placed, recovery time loaded vs empty, history reads (bench/README.md).
+HISTORY_ORDERS ?= 300000
+bench-history: $(STAMP)
+	$(PY) bench/history_bench.py --orders $(HISTORY_ORDERS)
