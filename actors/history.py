@@ -41,6 +41,7 @@ FORMAT_KEY, FORMAT = b"format", b"2"
 
 _U64 = struct.Struct(">Q")
 _SORT_KEY = struct.Struct(">QQ")  # created_at (or timestamp), then id: the list order
+_LAST_MICROS = (1 << 64) - 2  # the latest time a key can say, + 1
 _STATUS_CODES = {status: bytes([index]) for index, status in enumerate(STATUSES)}
 _TYPE_CODES = {order_type: bytes([index]) for index, order_type in enumerate(ORDER_TYPES)}
 _STATUS_NAMES = {code: status for status, code in _STATUS_CODES.items()}
@@ -211,8 +212,10 @@ def _walk_back(index, key: bytes, start: int | None, end: int | None, matches: C
     `plain`: every stored entry in the range matches. Then an unbounded range is counted by
     LMDB and what precedes the page is skipped without looking at it, in C; otherwise the
     whole range is walked once, to count it."""
-    floor = _SORT_KEY.pack(start, 0) if start is not None else None
-    ceiling = _SORT_KEY.pack(end + 1, 0) if end is not None else None
+    if end is not None and end < 0 or start is not None and start > _LAST_MICROS:
+        return [], 0  # a window before 1970 or past 2^64 µs holds nothing
+    floor = _SORT_KEY.pack(start, 0) if start is not None and start > 0 else None
+    ceiling = _SORT_KEY.pack(end + 1, 0) if end is not None and end < _LAST_MICROS else None
     newer = [item for item in newer if (floor is None or sort_key(item) >= floor)
              and (ceiling is None or sort_key(item) < ceiling)]
     stored = _entries_back(index, key, ceiling)

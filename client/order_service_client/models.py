@@ -228,6 +228,8 @@ class BalanceChangeData(_Answer):
 class HealthReadyData(_Answer):
     status: Literal["ready", "not_ready"]
     timestamp: str
+    database: str
+    external_services: dict[str, str]
 
 
 class ErrorBody(_Answer):

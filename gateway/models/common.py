@@ -85,7 +85,7 @@ Amount = Annotated[_decimal_input_type("greater than 0 and at most 10000000000",
                                        maximum=10**10), AfterValidator(_at_most_max_amount)]
 # Any decimal the engine reads, sign and exponent included: a batch item's amounts, which the
 # engine then judges item by item.
-PLAIN_DECIMAL_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+PLAIN_DECIMAL_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?$"
 PlainDecimal = Annotated[Decimal, BeforeValidator(_decimal_input), WithJsonSchema({
     "anyOf": [{"type": "string", "pattern": PLAIN_DECIMAL_PATTERN, "maxLength": 120}, {"type": "number"}],
     "description": "a decimal string or JSON number, read exactly",
