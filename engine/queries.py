@@ -1,4 +1,4 @@
-"""Read-only views of an `Accounts`: open orders, pagination and audits.
+"""Read-only views of an `Accounts`: open orders and audits.
 
 Lists are newest first, as API.md promises. The audit states the invariants
 of DESIGN.md for one shard: no negative balance, holds equal what open orders
@@ -7,7 +7,6 @@ reserve; the totals it returns add up across shards to deposits − withdrawals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Generic, NamedTuple, TypeVar
 
 from engine.accounts import Accounts
@@ -35,12 +34,6 @@ class OpenOrder(NamedTuple):
     remaining_quantity: int
     username: str
     status: str
-
-
-def page(items: Sequence[T], limit: int, offset: int) -> Page[T]:
-    """Return one page of `items` and whether more follow."""
-    total = len(items)
-    return Page(list(items[offset:offset + limit]), total, offset + limit < total)
 
 
 def user_open_orders(
