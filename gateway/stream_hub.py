@@ -237,14 +237,15 @@ class StreamHub:
         if connection.closing is not None or self.markets.get(spec.asset_id) is not market:
             self._forget_idle_market(spec.asset_id)
             return False
-        # No await from here on: the snapshot and the watcher join at the same sequence.
+        # No await from here on: the snapshot and the watcher join at the same sequence. The
+        # watcher joins before anything is queued: a push that finds the queue full closes the
+        # connection, and leaving the hub then takes this watcher with it (joined after, it
+        # would hold the subscription for ever).
         watching.add(spec.asset_id)
+        (market.book_watchers if channel == "book" else market.trade_watchers).add(connection)
         connection.answer(answer)
         if channel == "book":
             connection.push(market.snapshot_frame())
-            market.book_watchers.add(connection)
-        else:
-            market.trade_watchers.add(connection)
         return True
 
     async def watch_orders(self, connection: Connection, answer: dict) -> bool:

@@ -73,13 +73,16 @@ def test_a_frame_over_64_kib_closes_the_connection_with_1009(api, service):
 
 def test_thousands_of_subscribe_and_unsubscribe_ops_leave_nothing_behind(api, service):
     asset_id = api.new_asset()
+    # Sent in windows the server's queue holds (1000 unsent frames): a client that sends
+    # thousands of ops without reading their answers is a slow consumer, and is closed.
     with open_stream(service.base_url) as connection:
-        for _ in range(1500):
-            send(connection, {"op": "subscribe", "channel": "trades", "asset_id": asset_id})
-            send(connection, {"op": "unsubscribe", "channel": "trades", "asset_id": asset_id})
-        answers = [receive_until(connection, lambda frame: "op" in frame) for _ in range(3000)]
-        assert all(answer["success"] for answer in answers)
-        assert [answer["op"] for answer in answers[:2]] == ["subscribe", "unsubscribe"]
+        for _ in range(6):
+            for _ in range(250):
+                send(connection, {"op": "subscribe", "channel": "trades", "asset_id": asset_id})
+                send(connection, {"op": "unsubscribe", "channel": "trades", "asset_id": asset_id})
+            answers = [receive_until(connection, lambda frame: "op" in frame) for _ in range(500)]
+            assert all(answer["success"] for answer in answers)
+            assert [answer["op"] for answer in answers] == ["subscribe", "unsubscribe"] * 250
         assert _streams(api)["connections"] >= 1
     _idle(api)
 
