@@ -7,14 +7,15 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.deps import Admin, Service
-from gateway.models.common import ERROR_RESPONSES
+from gateway.models.errors import ADMIN_AUTH, error_responses
 
-router = APIRouter(tags=["metrics"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"description": "Prometheus text exposition format",
-                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
+                             "content": {"text/plain": {"schema": {"type": "string"}}}},
+                       **error_responses(ADMIN_AUTH)})
 async def metrics(_: Admin, service: Service):
     """Every gateway process's series and each actor's own figures (see gateway/metrics.py)."""
     return Response(await service.metrics.scrape(service.client), media_type=CONTENT_TYPE_LATEST)
