@@ -2,7 +2,11 @@
 
 Caches hold only what never changes once written: asset definitions, and the
 username behind an API key hash. A miss asks the registry, so several gateway
-processes over the same actors stay correct.
+processes over the same actors stay correct: a user or an asset created through
+one process is found by any other at its first request. Nothing else is kept
+here that another process could change: order ids, client order ids and
+balances live in the account shard that owns the user, which serializes every
+request for that user whichever gateway process sends it.
 """
 
 from __future__ import annotations
@@ -18,16 +22,22 @@ import psutil
 import ray
 
 from actors.client import ServiceClient
-from actors.remote import kill_actors
+from actors.config import ServiceConfig
+from actors.remote import PLACED, kill_actors, placement
 from engine import AssetSpec
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
+from gateway.workers import GatewayWorkers
 
 log = logging.getLogger(__name__)
 
 # Bounds on the steps of a stop, which must end well within a supervisor's stop timeout.
 FLUSH_TIMEOUT_SECONDS = 5.0
 KILL_WAIT_SECONDS = 2.0
+# How long the main gateway process waits for its children to stop (each flushes and leaves).
+WORKERS_STOP_SECONDS = 5.0
+# How long a look at where the actors are serves the health probes.
+PLACEMENT_CACHE_SECONDS = 1.0
 
 
 def hash_key(token: str) -> str:
@@ -38,11 +48,18 @@ def hash_key(token: str) -> str:
 class Runtime:
     """The running service as the routes see it."""
 
-    def __init__(self, settings: Settings, admin_token: str, owns_ray: bool) -> None:
+    def __init__(self, settings: Settings, admin_token: str, owns_ray: bool, config: ServiceConfig | None = None,
+                 workers: GatewayWorkers | None = None, serve_when_ready: bool = False) -> None:
         self.settings = settings
         self.admin_token = admin_token
         self.owns_ray = owns_ray
-        self.config = settings.service_config()
+        self.config = config or settings.service_config()
+        # The extra gateway processes this one started, stopped before the actors are.
+        self.workers = workers
+        # An extra gateway process takes no connection before it has recovered: the port is
+        # shared, and the kernel would hand it requests it could only answer with 503.
+        self.serve_when_ready = serve_when_ready
+        self._placement: tuple[float, dict[str, str]] | None = None
         self.metrics = GatewayMetrics(enabled=settings.metrics)
         self.client: ServiceClient | None = None
         self.ready = False
@@ -57,6 +74,8 @@ class Runtime:
         """Create or find the actors and recover them in the background."""
         self.client = ServiceClient(self.config, self.metrics.call_times)
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
+        if self.serve_when_ready:
+            await asyncio.shield(self._recovery)
 
     async def _recover(self) -> None:
         started = time.monotonic()
@@ -109,6 +128,14 @@ class Runtime:
                 self._users[key_hash] = username
         return username
 
+    async def actor_tier(self) -> dict[str, str]:
+        """Each actor's stream → "ok", or what it waits for (its node, or its recovery)."""
+        now = time.monotonic()
+        if self._placement is None or now - self._placement[0] > PLACEMENT_CACHE_SECONDS:
+            rows = await asyncio.to_thread(placement, self.config)
+            self._placement = (now, {row["stream"]: _actor_state(row) for row in rows})
+        return self._placement[1]
+
     async def close(self) -> None:
         """Flush every journal; when this process started Ray, stop the actors and Ray too.
 
@@ -117,6 +144,8 @@ class Runtime:
         """
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()
+        if self.workers is not None:
+            await asyncio.to_thread(self.workers.stop, WORKERS_STOP_SECONDS)
         flushed = self.client is not None and await self._flush()
         if not self.owns_ray:
             ray.shutdown()
@@ -133,6 +162,14 @@ class Runtime:
             log.warning("could not flush every journal before stopping", exc_info=True)
             return False
         return True
+
+
+def _actor_state(row: dict) -> str:
+    if row["state"] == "ALIVE":
+        return "ok"
+    if not row["labelled_nodes"]:
+        return f"waiting for a node labelled {row['label']}={PLACED}"
+    return f"{row['state'].lower()} on its node"
 
 
 def _stop_local_ray() -> None:

@@ -9,6 +9,11 @@ from pathlib import Path
 from actors.config import ServiceConfig, recorded_layout
 
 
+def _default_workers() -> int:
+    """One gateway process per two cores: the actors and Ray need the rest (bench/README.md)."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def _flag(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -33,6 +38,7 @@ class Settings:
     namespace: str = "order-service"
     journal_map_size: int | None = None
     metrics: bool = True
+    workers: int = 1
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -54,11 +60,18 @@ class Settings:
             namespace=env.get("ORDER_SERVICE_NAMESPACE", "order-service"),
             journal_map_size=optional_int("ORDER_SERVICE_JOURNAL_MAP_SIZE"),
             metrics=_flag(env.get("ORDER_SERVICE_METRICS", "true")),
+            workers=optional_int("ORDER_SERVICE_WORKERS") or _default_workers(),
         )
 
-    def service_config(self) -> ServiceConfig:
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("ORDER_SERVICE_WORKERS must be at least 1")
+
+    def service_config(self, cluster_layout: dict[str, int] | None = None) -> ServiceConfig:
+        """The actors' configuration: the counts asked for, else the ones the cluster recorded
+        (`cluster_layout`), else the data directory's, else the defaults."""
         # An existing data directory keeps the layout it was created with unless one is asked for.
-        chosen = recorded_layout(self.data_dir)
+        chosen = {**recorded_layout(self.data_dir), **(cluster_layout or {})}
         if self.shard_count:
             chosen["shard_count"] = self.shard_count
         if self.book_actor_count:

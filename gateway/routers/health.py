@@ -1,7 +1,15 @@
-"""Health probes: plain JSON, no envelope, no authentication."""
+"""Health probes: plain JSON, no envelope, no authentication.
+
+`/health/ready` answers 200 once this gateway process has recovered, and names in
+`external_services` each actor that is not serving and what it waits for: an
+actor whose node is gone waits, pending, for a node with its label, while the
+others serve on (a gateway stays ready: it still serves every account and asset
+whose actors are up).
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from importlib.metadata import PackageNotFoundError, version
 
@@ -11,6 +19,7 @@ from gateway.models.health import HealthData, HealthLiveData, HealthReadyData
 from gateway.responses import plain_json, utc_now_iso
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 try:
     VERSION = version("order-service")
@@ -44,7 +53,7 @@ async def ready(request: Request):
     """200 once recovery is done, 503 before."""
     runtime = request.app.state.runtime
     body = {"status": "ready" if runtime.ready else "not_ready", "timestamp": utc_now_iso(),
-            "recovery_seconds": runtime.recovery_seconds}
+            "recovery_seconds": runtime.recovery_seconds, "external_services": await _actor_tier(runtime)}
     return plain_json(body, 200 if runtime.ready else 503)
 
 
@@ -52,3 +61,12 @@ async def ready(request: Request):
 async def live():
     """200 while the process serves."""
     return plain_json({"status": "alive", "timestamp": utc_now_iso()})
+
+
+async def _actor_tier(runtime) -> dict[str, str]:
+    """Each actor → "ok" or what it waits for; every actor "unknown" if Ray cannot say now."""
+    try:
+        return await runtime.actor_tier()
+    except Exception:  # a probe answers whatever Ray's state service does
+        log.warning("could not read where the actors are", exc_info=True)
+        return {stream: "unknown" for stream in runtime.config.streams()}
