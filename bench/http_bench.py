@@ -118,6 +118,10 @@ def parse_arguments() -> argparse.Namespace:
                         help="run the service with one gateway process and, as the baseline, this checkout with "
                              "ORDER_SERVICE_WORKERS=N, each phase of the baseline right after ours in every "
                              "repeat: gateway processes compared, paired in one run")
+    parser.add_argument("--ray-address", default=None,
+                        help="attach the service (and the baseline) to this Ray cluster, whose actor tier "
+                             "`order-service actors` created (bench/cluster_bench.py does)")
+    parser.add_argument("--admin-token", default=None, help="the cluster's admin token (with --ray-address)")
     parser.add_argument("--pause", type=float, default=0.0,
                         help="seconds to wait after setup before the phases (e.g. to attach py-spy)")
     arguments = parser.parse_args()
@@ -166,7 +170,11 @@ def new_run(arguments: argparse.Namespace) -> Run:
               if value is not None}
     if arguments.workers:
         layout["ORDER_SERVICE_WORKERS"] = "1"
+    if arguments.ray_address:
+        layout["RAY_ADDRESS"] = arguments.ray_address
     service = ServiceProcess(root / "service", sync=not arguments.no_sync, settings=layout)
+    if arguments.admin_token:
+        service.admin_token = arguments.admin_token
     return Run(arguments, root, service, assets=[f"BN{index}" for index in range(arguments.assets)],
                phases=set(arguments.phases.split(",")))
 
@@ -203,6 +211,7 @@ def start_baseline(run: Run) -> None:
     if run.arguments.workers:
         run.revision = f"this checkout, ORDER_SERVICE_WORKERS={run.arguments.workers}"
         run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync,
+                                      admin_token=run.service.admin_token,
                                       settings={**run.service.settings,
                                                 "ORDER_SERVICE_WORKERS": str(run.arguments.workers)})
     elif run.arguments.metrics_off:
