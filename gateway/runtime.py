@@ -24,6 +24,7 @@ import ray
 from actors.client import ServiceClient
 from actors.config import ServiceConfig
 from actors.remote import PLACED, kill_actors, placement
+from actors.retry import call_with_retry
 from engine import AssetSpec
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
@@ -80,7 +81,7 @@ class Runtime:
     async def _recover(self) -> None:
         started = time.monotonic()
         try:
-            await self.client.wait_ready()
+            await self._wait_for_actors()
             await self.refresh_assets()
         except Exception as error:  # readiness stays false and /health says why
             self.failure = f"{type(error).__name__}: {error}"
@@ -95,6 +96,24 @@ class Runtime:
         gc.freeze()
         self.ready = True
         log.info("recovered and ready in %.2fs", self.recovery_seconds)
+
+    async def _wait_for_actors(self) -> None:
+        """Wait until every actor that has a node has recovered (books, shards, then the registry).
+
+        An actor whose node is gone (no live node carries its label) is left out: /health/ready
+        names it, and a gateway started while a node is away serves every other account and
+        asset meanwhile, as the gateways already running do."""
+        rows = await asyncio.to_thread(placement, self.config)
+        placed_by_label = any(row["labelled_nodes"] for row in rows)
+        away = {row["stream"] for row in rows if row["state"] != "ALIVE" and not row["labelled_nodes"]}
+        if not (placed_by_label and away):
+            await self.client.wait_ready()
+            return
+        log.warning("not waiting for %s: no live node carries their labels", ", ".join(sorted(away)))
+        actors = [(name, actor) for name, actor in self.client.actors() if name not in away]
+        for kind in ("book-", "shard-", "registry"):
+            await asyncio.gather(*(call_with_retry(actor.ready.remote, lambda: None)
+                                   for name, actor in actors if name.startswith(kind)))
 
     async def refresh_assets(self) -> None:
         for spec in await self.client.assets():

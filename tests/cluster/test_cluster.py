@@ -7,7 +7,7 @@
   `client_order_id` sent through both gateways at the same time is placed once;
 - under load, node 2 is removed: its actors (shard-2, book-2) wait, reported by
   `/health/ready`, while orders of the users and assets of the other nodes keep
-  being served through both gateways; node 2 comes back with the same labels and
+  being served through both gateways, and by a third gateway started meanwhile; node 2 comes back with the same labels and
   data, its actors recover from their journals there, every order whose answer
   never came is retried by `client_order_id` (placed once), and the invariants
   hold. The recovery time is printed, not asserted.
@@ -26,7 +26,7 @@ import pytest
 from tests.chaos.checks import Acknowledged, check_service
 from tests.cluster.conftest import NODES, Gateways, node_streams
 from tests.cluster.market import ClusterMarket, Load, order_body
-from tests.e2e.api import assert_envelope, assert_error, eventually
+from tests.e2e.api import Api, assert_envelope, assert_error, eventually
 from tests.e2e.process import ServiceProcess
 
 NODE_DEADLINE = 90.0
@@ -140,6 +140,17 @@ def test_node_gone_its_actors_wait_the_others_serve_and_it_comes_back_whole(gate
             eventually(lambda gateway=gateway: survivors.successes_since(gone_at, gateway),
                        lambda count: count >= SUCCESSES_WHILE_GONE, deadline=NODE_DEADLINE,
                        what=f"orders of the other nodes served through gateway {gateway} while node 2 is gone")
+        # A gateway started meanwhile becomes ready and serves the other nodes' accounts too.
+        late = ServiceProcess(local.root / "gateway-late", local.root / "gateway-late-logs",
+                              admin_token=local.admin_token, environment=local.environment())
+        try:
+            late.start()
+            late_api = Api(late.base_url, local.admin_token)
+            assert _tier(late_api)["book-2"] != "ok"
+            acknowledged.record(late_api.place(surviving_users[0], surviving_assets[0], "limit_buy", 1, "96.00"))
+            late_api.close()
+        finally:
+            late.cleanup()
         # An order that needs node 2 is not served meanwhile (503 or no answer), and is retried later.
         waiting_user = market.users_on({lost})[0]
         body = order_body(random.Random(1), surviving_assets[0])
