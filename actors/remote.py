@@ -127,8 +127,11 @@ def start_ray(data_dir: Path, namespace: str, num_cpus: int | None = None,
         # every order would then wait behind the HTTP front. They serve at normal priority.
         os.environ.setdefault("RAY_worker_niceness", "0")
         _unlabelled_local_ray = not labels
+        # address="local": a new Ray even when another on this machine (`ray start`, a test's
+        # cluster) has written its address where a bare ray.init() would find and join it.
         with _stop_signals_blocked():
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 2, labels=labels or None, **options)
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 2, labels=labels or None,
+                     **options)
 
 
 def gcs_address() -> str:

@@ -59,6 +59,9 @@ def main() -> int:
     from ray.cluster_utils import Cluster
 
     root = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
+    # Cluster writes its address where a bare ray.init() on this machine would join it: keep it
+    # (and the nodes' sessions) in a directory of this run's own.
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="cb", dir="/tmp")
     token = f"admin-{secrets.token_hex(16)}"
     cluster = Cluster(initialize_head=True, head_node_args=node_args(root, 0))
     nodes = {0: cluster.head_node}

@@ -11,8 +11,11 @@ run under the `cluster` marker (`make test-cluster`); `make test` runs them too.
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +54,8 @@ class LocalCluster:
     admin_token: str
     cluster: object = None
     nodes: dict[int, object] = field(default_factory=dict)
+    ray_tmpdir: str | None = None
+    previous_tmpdir: str | None = None
 
     def node_args(self, index: int) -> dict:
         data_dir = self.root / f"node{index}"
@@ -61,6 +66,12 @@ class LocalCluster:
     def start(self) -> None:
         from ray.cluster_utils import Cluster
 
+        # Cluster writes its address where a bare ray.init() on this machine would find and join
+        # it (RAY_TMPDIR/ray/ray_current_cluster): kept in a directory of its own, short enough
+        # for the nodes' unix sockets, so that no other Ray user of the machine joins this one.
+        self.ray_tmpdir = tempfile.mkdtemp(prefix="oc", dir="/tmp")
+        self.previous_tmpdir = os.environ.get("RAY_TMPDIR")
+        os.environ["RAY_TMPDIR"] = self.ray_tmpdir
         self.cluster = Cluster(initialize_head=True, head_node_args=self.node_args(0))
         self.nodes[0] = self.cluster.head_node
         for index in range(1, NODES):
@@ -91,7 +102,18 @@ class LocalCluster:
 
     def shutdown(self) -> None:
         if self.cluster is not None:
-            self.cluster.shutdown()
+            # Node by node: Cluster.shutdown also resets this process's key-value client, which the
+            # session's own Ray (tests/conftest.py), if a test started it, still needs.
+            for node in list(self.cluster.worker_nodes):
+                self.cluster.remove_node(node)
+            if self.cluster.head_node is not None:
+                self.cluster.remove_node(self.cluster.head_node)
+        if self.ray_tmpdir is not None:
+            if self.previous_tmpdir is None:
+                os.environ.pop("RAY_TMPDIR", None)
+            else:
+                os.environ["RAY_TMPDIR"] = self.previous_tmpdir
+            shutil.rmtree(self.ray_tmpdir, ignore_errors=True)
 
 
 @dataclass
