@@ -21,11 +21,11 @@ import time
 import psutil
 import ray
 
-from actors.client import ServiceClient
 from actors.config import ServiceConfig
 from actors.remote import PLACED, kill_actors, placement
 from actors.retry import call_with_retry
 from engine import AssetSpec
+from gateway.away import AwayAwareClient
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
 from gateway.workers import GatewayWorkers
@@ -61,8 +61,9 @@ class Runtime:
         # shared, and the kernel would hand it requests it could only answer with 503.
         self.serve_when_ready = serve_when_ready
         self._placement: tuple[float, dict[str, str]] | None = None
+        self._placement_watch: asyncio.Task | None = None
         self.metrics = GatewayMetrics(enabled=settings.metrics)
-        self.client: ServiceClient | None = None
+        self.client: AwayAwareClient | None = None
         self.ready = False
         self.started_at = time.monotonic()
         self.recovery_seconds: float | None = None
@@ -73,7 +74,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Create or find the actors and recover them in the background."""
-        self.client = ServiceClient(self.config, self.metrics.call_times)
+        self.client = AwayAwareClient(self.config, self.metrics.call_times)
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
         if self.serve_when_ready:
             await asyncio.shield(self._recovery)
@@ -94,6 +95,7 @@ class Runtime:
         # again every few seconds under load and stall every request in flight.
         gc.collect()
         gc.freeze()
+        self._placement_watch = asyncio.get_running_loop().create_task(self._watch_placement())
         self.ready = True
         log.info("recovered and ready in %.2fs", self.recovery_seconds)
 
@@ -149,11 +151,26 @@ class Runtime:
 
     async def actor_tier(self) -> dict[str, str]:
         """Each actor's stream → "ok", or what it waits for (its node, or its recovery)."""
-        now = time.monotonic()
-        if self._placement is None or now - self._placement[0] > PLACEMENT_CACHE_SECONDS:
-            rows = await asyncio.to_thread(placement, self.config)
-            self._placement = (now, {row["stream"]: _actor_state(row) for row in rows})
+        if self._placement is None or time.monotonic() - self._placement[0] > PLACEMENT_CACHE_SECONDS:
+            await self._read_placement()
         return self._placement[1]
+
+    async def _read_placement(self) -> None:
+        rows = await asyncio.to_thread(placement, self.config)
+        self._placement = (time.monotonic(), {row["stream"]: _actor_state(row) for row in rows})
+        # Which actors wait for a node; none when nothing is placed by label (a test's local Ray).
+        if any(row["labelled_nodes"] for row in rows):
+            self.client.note_away({row["stream"] for row in rows
+                                   if row["state"] != "ALIVE" and not row["labelled_nodes"]})
+
+    async def _watch_placement(self) -> None:
+        """Read where the actors are once a second, for orders to refuse early (gateway/away.py)."""
+        while True:
+            try:
+                await self._read_placement()
+            except Exception:  # Ray's state service busy or restarting: keep the last reading
+                log.warning("could not read where the actors are", exc_info=True)
+            await asyncio.sleep(PLACEMENT_CACHE_SECONDS)
 
     async def close(self) -> None:
         """Flush every journal; when this process started Ray, stop the actors and Ray too.
@@ -163,6 +180,8 @@ class Runtime:
         """
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()
+        if self._placement_watch is not None:
+            self._placement_watch.cancel()
         if self.workers is not None:
             await asyncio.to_thread(self.workers.stop, WORKERS_STOP_SECONDS)
         flushed = self.client is not None and await self._flush()
