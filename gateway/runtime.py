@@ -112,6 +112,7 @@ class Runtime:
             await self.client.wait_ready()
             return
         log.warning("not waiting for %s: no live node carries their labels", ", ".join(sorted(away)))
+        self.client.note_away(away)
         actors = [(name, actor) for name, actor in self.client.actors() if name not in away]
         for kind in ("book-", "shard-", "registry"):
             await asyncio.gather(*(call_with_retry(actor.ready.remote, lambda: None)
