@@ -62,6 +62,11 @@ def main() -> int:
     # Cluster writes its address where a bare ray.init() on this machine would join it: keep it
     # (and the nodes' sessions) in a directory of this run's own.
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="cb", dir="/tmp")
+    # One cluster token for the nodes, the command and the gateways (which inherit the variable).
+    token_path = root / "ray_auth_token"
+    token_path.write_text(secrets.token_hex(32))
+    token_path.chmod(0o600)
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
     token = f"admin-{secrets.token_hex(16)}"
     cluster = Cluster(initialize_head=True, head_node_args=node_args(root, 0))
     nodes = {0: cluster.head_node}

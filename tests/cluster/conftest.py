@@ -55,7 +55,8 @@ class LocalCluster:
     cluster: object = None
     nodes: dict[int, object] = field(default_factory=dict)
     ray_tmpdir: str | None = None
-    previous_tmpdir: str | None = None
+    auth_token_path: str | None = None
+    previous: dict[str, str | None] = field(default_factory=dict)
 
     def node_args(self, index: int) -> dict:
         data_dir = self.root / f"node{index}"
@@ -70,8 +71,17 @@ class LocalCluster:
         # it (RAY_TMPDIR/ray/ray_current_cluster): kept in a directory of its own, short enough
         # for the nodes' unix sockets, so that no other Ray user of the machine joins this one.
         self.ray_tmpdir = tempfile.mkdtemp(prefix="oc", dir="/tmp")
-        self.previous_tmpdir = os.environ.get("RAY_TMPDIR")
-        os.environ["RAY_TMPDIR"] = self.ray_tmpdir
+        # One cluster token for the nodes, this process and every gateway and command below (a Ray
+        # started with RAY_AUTH_TOKEN_PATH set asks for it). Ray keeps the first token a process
+        # loads: if the session's Ray (tests/conftest.py) set one, the cluster uses it too.
+        self.auth_token_path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+        if not self.auth_token_path:
+            token_path = self.root / "ray_auth_token"
+            token_path.write_text(secrets.token_hex(32))
+            token_path.chmod(0o600)
+            self.auth_token_path = str(token_path)
+        self.previous = {name: os.environ.get(name) for name in ("RAY_TMPDIR", "RAY_AUTH_TOKEN_PATH")}
+        os.environ.update(RAY_TMPDIR=self.ray_tmpdir, RAY_AUTH_TOKEN_PATH=self.auth_token_path)
         self.cluster = Cluster(initialize_head=True, head_node_args=self.node_args(0))
         self.nodes[0] = self.cluster.head_node
         for index in range(1, NODES):
@@ -89,7 +99,7 @@ class LocalCluster:
         return self.nodes[index].node_id
 
     def environment(self) -> dict[str, str]:
-        return {"RAY_ADDRESS": self.cluster.address, **LAYOUT}
+        return {"RAY_ADDRESS": self.cluster.address, "RAY_AUTH_TOKEN_PATH": self.auth_token_path, **LAYOUT}
 
     def run_cli(self, *arguments: str, data_dir: Path, admin_token: str | None = None,
                 **overrides: str) -> subprocess.CompletedProcess:
@@ -109,10 +119,11 @@ class LocalCluster:
             if self.cluster.head_node is not None:
                 self.cluster.remove_node(self.cluster.head_node)
         if self.ray_tmpdir is not None:
-            if self.previous_tmpdir is None:
-                os.environ.pop("RAY_TMPDIR", None)
-            else:
-                os.environ["RAY_TMPDIR"] = self.previous_tmpdir
+            for name, value in self.previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
             shutil.rmtree(self.ray_tmpdir, ignore_errors=True)
 
 
