@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-engine bench-journal bench-http bench-sweep peers clean load soak bench-recovery bench-history
+.PHONY: run test test-cluster bench-engine bench-journal bench-http bench-sweep peers clean load soak bench-recovery bench-history
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Several Ray nodes and gateway processes on this machine (also part of `make test`; a few minutes).
+test-cluster: $(STAMP)
+	$(PY) -m pytest -m cluster tests/cluster
 
 # The benchmarks' own tools (matplotlib for plots, py-spy for profiles), over the dev extras.
 BENCH_STAMP := $(VENV)/.installed-bench

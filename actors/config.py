@@ -3,7 +3,12 @@
 Every gateway process computes the same routes from the same configuration:
 a username always lands on the same account shard, an asset on the same book
 actor. The counts are fixed for a data directory (see `check_layout`), since
-moving an account between shards would need a migration.
+moving an account between shards would need a migration; on a cluster they are
+also recorded in the cluster (actors.remote), so every gateway routes alike.
+
+Each actor is placed by a Ray node label named after its stream
+(`placement_label`: `order-service/shard-1`): only a node that holds that
+journal carries it.
 """
 
 from __future__ import annotations
@@ -71,6 +76,18 @@ class ServiceConfig:
     def actor_name(self, stream: str) -> str:
         return f"{self.namespace}:{stream}"
 
+    def streams(self) -> list[str]:
+        """Every actor's stream: the registry, the shards, the books."""
+        return ["registry", *(f"shard-{index}" for index in range(self.shard_count)),
+                *(f"book-{index}" for index in range(self.book_actor_count))]
+
+    def placement_label(self, stream: str) -> str:
+        """The Ray node label that says a node holds this stream's journal: `NAMESPACE/STREAM`."""
+        return f"{self.namespace}/{stream}"
+
+    def layout(self) -> dict[str, int]:
+        return {"shard_count": self.shard_count, "book_actor_count": self.book_actor_count}
+
 
 def stable_hash(text: str) -> int:
     """Hash a string the same way in every process (unlike the salted `hash()`)."""
@@ -95,7 +112,7 @@ def check_layout(config: ServiceConfig) -> None:
     """Record the shard and book counts of a data directory, or refuse a different layout."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     path = config.data_dir / "layout.json"
-    layout = {"shard_count": config.shard_count, "book_actor_count": config.book_actor_count}
+    layout = config.layout()
     recorded = recorded_layout(config.data_dir)
     if recorded:
         if recorded != layout:
@@ -103,6 +120,8 @@ def check_layout(config: ServiceConfig) -> None:
                 f"{config.data_dir} was created with {recorded}; this configuration asks for {layout}"
             )
         return
-    temporary = path.with_suffix(".tmp")
+    # Several actors of one node may record it at once: each writes its own file, and the
+    # last rename wins with the same content.
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(layout))
     os.replace(temporary, path)

@@ -114,11 +114,19 @@ def parse_arguments() -> argparse.Namespace:
                         help="also run this checkout with ORDER_SERVICE_METRICS=false as the baseline and measure "
                              "its single-order phase right after ours in every repeat: the cost of the metrics, "
                              "paired in one run")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="run the service with one gateway process and, as the baseline, this checkout with "
+                             "ORDER_SERVICE_WORKERS=N, each phase of the baseline right after ours in every "
+                             "repeat: gateway processes compared, paired in one run")
+    parser.add_argument("--ray-address", default=None,
+                        help="attach the service (and the baseline) to this Ray cluster, whose actor tier "
+                             "`order-service actors` created (bench/cluster_bench.py does)")
+    parser.add_argument("--admin-token", default=None, help="the cluster's admin token (with --ray-address)")
     parser.add_argument("--pause", type=float, default=0.0,
                         help="seconds to wait after setup before the phases (e.g. to attach py-spy)")
     arguments = parser.parse_args()
-    if arguments.metrics_off and arguments.baseline:
-        parser.error("--metrics-off and --baseline both choose the baseline: give one")
+    if sum(map(bool, (arguments.metrics_off, arguments.baseline, arguments.workers))) > 1:
+        parser.error("--metrics-off, --baseline and --workers each choose the baseline: give one")
     return arguments
 
 
@@ -160,7 +168,13 @@ def new_run(arguments: argparse.Namespace) -> Run:
     layout = {name: str(value) for name, value in (("ORDER_SERVICE_SHARDS", arguments.shards),
                                                     ("ORDER_SERVICE_BOOK_ACTORS", arguments.book_actors))
               if value is not None}
+    if arguments.workers:
+        layout["ORDER_SERVICE_WORKERS"] = "1"
+    if arguments.ray_address:
+        layout["RAY_ADDRESS"] = arguments.ray_address
     service = ServiceProcess(root / "service", sync=not arguments.no_sync, settings=layout)
+    if arguments.admin_token:
+        service.admin_token = arguments.admin_token
     return Run(arguments, root, service, assets=[f"BN{index}" for index in range(arguments.assets)],
                phases=set(arguments.phases.split(",")))
 
@@ -177,7 +191,7 @@ def start_targets(run: Run) -> None:
     if "ceiling" in run.phases:
         run.sink = start_noop(run.sink_port, True, run.root / "sink.log")
         run.meter.watch(run.sink.pid, "raw sink")
-    if arguments.baseline or arguments.metrics_off:
+    if arguments.baseline or arguments.metrics_off or arguments.workers:
         start_baseline(run)
     if "peer" in run.phases:
         run.peer = start_peer(run.peer_port, run.root / "peer", run.assets, run.root / "peer.log")
@@ -194,7 +208,13 @@ def start_targets(run: Run) -> None:
 def start_baseline(run: Run) -> None:
     """Start the baseline as a second service with its own traders: `--baseline` checked out in a git
     worktree, or (`--metrics-off`) this checkout with its metrics switched off."""
-    if run.arguments.metrics_off:
+    if run.arguments.workers:
+        run.revision = f"this checkout, ORDER_SERVICE_WORKERS={run.arguments.workers}"
+        run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync,
+                                      admin_token=run.service.admin_token,
+                                      settings={**run.service.settings,
+                                                "ORDER_SERVICE_WORKERS": str(run.arguments.workers)})
+    elif run.arguments.metrics_off:
         run.revision = "this checkout, ORDER_SERVICE_METRICS=false"
         run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync,
                                       settings={**run.service.settings, "ORDER_SERVICE_METRICS": "false"})

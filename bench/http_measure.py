@@ -157,7 +157,7 @@ def _short(frame: str) -> str:
 
 
 def _process_kind(command: str) -> str:
-    for marker, kind in (("AccountShardActor", "shard actors"), ("AssetBookActor", "book actors"),
+    for marker, kind in (("gateway-worker", "gateway"), ("AccountShardActor", "shard actors"), ("AssetBookActor", "book actors"),
                          ("RegistryActor", "registry actor"), ("raylet", "raylet"), ("gcs_server", "gcs"),
                          ("ray::IDLE", "idle ray workers")):
         if marker in command:

@@ -1,4 +1,5 @@
-"""`order-service`: serve the HTTP API; verify or replay a stopped service's journals offline."""
+"""`order-service`: serve the HTTP API; set up and inspect the actor tier on a cluster (gateway/cluster.py);
+verify or replay a stopped service's journals offline."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from gateway import cluster
 from gateway.settings import Settings
 
 log = logging.getLogger("order_service")
@@ -83,37 +86,98 @@ def metrics_dir_hidden():
             os.environ[METRICS_DIR_ENV] = path
 
 
-def serve() -> int:
-    """Recover from the journals and serve the HTTP API until SIGTERM."""
+def bind(host: str, port: int) -> socket.socket:
+    """Bind and listen on the service's port once, for every gateway process to accept on."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    return listener
+
+
+def _run_http(runtime, settings: Settings, listener: socket.socket) -> int:
+    """Serve the app on the listening socket until a stop signal; 0 after a clean stop."""
     import uvicorn
 
-    from actors.remote import start_ray
+    from gateway.app import create_app  # imports prometheus_client: after prepare_metrics_dir
 
-    settings = Settings.from_environment()
-    try:
-        lock_data_dir(settings.data_dir)
-    except AlreadyRunning as error:
-        print(f"order-service: {error}", file=sys.stderr)
-        return 2
-    token = admin_token(settings)
-    prepare_metrics_dir(settings.data_dir)
-    from gateway.app import create_app  # imports prometheus_client: after the line above
-    from gateway.runtime import Runtime
-
-    log.info("data directory %s, journal fsync %s, %s", settings.data_dir, "on" if settings.sync else "off",
-             f"joining Ray at {settings.ray_address}" if settings.ray_address else "starting a local Ray")
-    with metrics_dir_hidden():
-        start_ray(settings.data_dir, settings.namespace)
-    runtime = Runtime(settings, token, owns_ray=settings.ray_address is None)
     # Uvicorn re-raises the signal that stopped it once it has shut down cleanly; Ray's
     # driver handler would turn that into exit status 15. A clean shutdown exits 0.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: None)
-    uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level="info",
-                access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
-                # API.md "Streams": frames over 64 KiB close the socket (1009); a ping every 20 s.
-                ws_max_size=STREAM_MAX_FRAME_BYTES, ws_ping_interval=20.0, ws_ping_timeout=20.0)
-    return 0
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(runtime), host=settings.host, port=settings.port, log_level="info", access_log=False,
+        loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
+        # API.md "Streams": frames over 64 KiB close the socket (1009); a ping every 20 s.
+        ws_max_size=STREAM_MAX_FRAME_BYTES, ws_ping_interval=20.0, ws_ping_timeout=20.0))
+    server.run(sockets=[listener])
+    return 0 if server.started else 3
+
+
+def serve() -> int:
+    """Recover from the journals and serve the HTTP API with ORDER_SERVICE_WORKERS processes until SIGTERM."""
+    import ray
+
+    from actors.config import check_layout
+    from actors.remote import LayoutMismatch, gcs_address, local_labels, record_in_cluster, \
+        recorded_cluster_layout, start_ray
+
+    settings = Settings.from_environment()
+    try:
+        lock_data_dir(settings.data_dir)
+        config = settings.service_config()
+        if settings.ray_address is None:
+            check_layout(config)
+        listener = bind(settings.host, settings.port)
+    except (AlreadyRunning, ValueError, OSError) as error:
+        print(f"order-service: {error}", file=sys.stderr)
+        return 2
+    token = admin_token(settings)
+    prepare_metrics_dir(settings.data_dir)
+    from gateway.runtime import Runtime
+    from gateway.workers import GatewayWorkers
+
+    # A local Ray's actors inherit this environment and open their journals under it
+    # (actors.remote.node_config): absolute, whatever directory their workers run in.
+    os.environ["ORDER_SERVICE_DATA_DIR"] = str(settings.data_dir)
+    log.info("data directory %s, journal fsync %s, %s, %d gateway processes", settings.data_dir,
+             "on" if settings.sync else "off",
+             f"joining Ray at {settings.ray_address}" if settings.ray_address else "starting a local Ray",
+             settings.workers)
+    with metrics_dir_hidden():
+        start_ray(settings.data_dir, settings.namespace,
+                  labels=None if settings.ray_address else local_labels(config))
+    try:
+        if settings.ray_address:
+            config = settings.service_config(recorded_cluster_layout(settings.namespace))
+            check_layout(config)
+        record_in_cluster(config, token)
+    except (ValueError, LayoutMismatch) as error:
+        print(f"order-service: {error}", file=sys.stderr)
+        ray.shutdown()
+        return 2
+    workers = None
+    if settings.workers > 1:
+        environment = dict(os.environ, RAY_ADDRESS=settings.ray_address or gcs_address(),
+                           ORDER_SERVICE_ADMIN_TOKEN=token, ORDER_SERVICE_SHARDS=str(config.shard_count),
+                           ORDER_SERVICE_BOOK_ACTORS=str(config.book_actor_count))
+        workers = GatewayWorkers(settings.workers - 1, listener.fileno(), environment)
+        workers.start()
+    runtime = Runtime(settings, token, owns_ray=settings.ray_address is None, config=config, workers=workers)
+    return _run_http(runtime, settings, listener)
+
+
+def gateway_worker(listen_fd: int) -> int:
+    """Serve as one more gateway process of a `serve`, on the socket it passed (see gateway/workers.py)."""
+    from actors.remote import start_ray
+    from gateway.runtime import Runtime
+    from gateway.workers import stop_when_orphaned
+
+    settings = Settings.from_environment()
+    stop_when_orphaned()
+    start_ray(settings.data_dir, settings.namespace)  # joins RAY_ADDRESS, which serve sets
+    runtime = Runtime(settings, settings.admin_token, owns_ray=False, serve_when_ready=True)
+    return _run_http(runtime, settings, socket.socket(fileno=listen_fd))
 
 
 def verify(data_dir: Path) -> int:
@@ -192,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="order-service", description="Order matching service")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the HTTP API (configured by ORDER_SERVICE_* variables)")
+    worker_parser = commands.add_parser(
+        "gateway-worker", help="one more gateway process of a `serve` (serve starts these; not for direct use)")
+    worker_parser.add_argument("--fd", type=int, required=True, help="the listening socket serve passed")
+    cluster.add_commands(commands)
     verify_parser = commands.add_parser(
         "verify", help="replay every journal of a stopped service offline and check its invariants")
     verify_parser.add_argument("--data-dir", type=Path, default=Path("./data"))
@@ -208,10 +276,14 @@ def main(argv: list[str] | None = None) -> int:
                            "last record written at or before it")
     replay_parser.add_argument("--output", type=Path, default=None, help="write the JSON here instead of stdout")
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if arguments.command == "serve" else logging.WARNING,
+    logging.basicConfig(level=logging.INFO if arguments.command in ("serve", "gateway-worker") else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if arguments.command == "serve":
         return serve()
+    if arguments.command == "gateway-worker":
+        return gateway_worker(arguments.fd)
+    if (status := cluster.run(arguments)) is not None:
+        return status
     if arguments.command == "verify":
         return verify(arguments.data_dir)
     if arguments.command == "replay":

@@ -2,7 +2,11 @@
 
 Caches hold only what never changes once written: asset definitions, and the
 username behind an API key hash. A miss asks the registry, so several gateway
-processes over the same actors stay correct.
+processes over the same actors stay correct: a user or an asset created through
+one process is found by any other at its first request. Nothing else is kept
+here that another process could change: order ids, client order ids and
+balances live in the account shard that owns the user, which serializes every
+request for that user whichever gateway process sends it.
 """
 
 from __future__ import annotations
@@ -17,17 +21,24 @@ import time
 import psutil
 import ray
 
-from actors.client import ServiceClient
-from actors.remote import kill_actors
+from actors.config import ServiceConfig
+from actors.remote import PLACED, kill_actors, placement
+from actors.retry import call_with_retry
 from engine import AssetSpec
+from gateway.away import AwayAwareClient
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
+from gateway.workers import GatewayWorkers
 
 log = logging.getLogger(__name__)
 
 # Bounds on the steps of a stop, which must end well within a supervisor's stop timeout.
 FLUSH_TIMEOUT_SECONDS = 5.0
 KILL_WAIT_SECONDS = 2.0
+# How long the main gateway process waits for its children to stop (each flushes and leaves).
+WORKERS_STOP_SECONDS = 5.0
+# How long a look at where the actors are serves the health probes.
+PLACEMENT_CACHE_SECONDS = 1.0
 
 
 def hash_key(token: str) -> str:
@@ -38,13 +49,21 @@ def hash_key(token: str) -> str:
 class Runtime:
     """The running service as the routes see it."""
 
-    def __init__(self, settings: Settings, admin_token: str, owns_ray: bool) -> None:
+    def __init__(self, settings: Settings, admin_token: str, owns_ray: bool, config: ServiceConfig | None = None,
+                 workers: GatewayWorkers | None = None, serve_when_ready: bool = False) -> None:
         self.settings = settings
         self.admin_token = admin_token
         self.owns_ray = owns_ray
-        self.config = settings.service_config()
+        self.config = config or settings.service_config()
+        # The extra gateway processes this one started, stopped before the actors are.
+        self.workers = workers
+        # An extra gateway process takes no connection before it has recovered: the port is
+        # shared, and the kernel would hand it requests it could only answer with 503.
+        self.serve_when_ready = serve_when_ready
+        self._placement: tuple[float, dict[str, str]] | None = None
+        self._placement_watch: asyncio.Task | None = None
         self.metrics = GatewayMetrics(enabled=settings.metrics)
-        self.client: ServiceClient | None = None
+        self.client: AwayAwareClient | None = None
         self.ready = False
         self.started_at = time.monotonic()
         self.recovery_seconds: float | None = None
@@ -55,13 +74,15 @@ class Runtime:
 
     async def start(self) -> None:
         """Create or find the actors and recover them in the background."""
-        self.client = ServiceClient(self.config, self.metrics.call_times)
+        self.client = AwayAwareClient(self.config, self.metrics.call_times)
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
+        if self.serve_when_ready:
+            await asyncio.shield(self._recovery)
 
     async def _recover(self) -> None:
         started = time.monotonic()
         try:
-            await self.client.wait_ready()
+            await self._wait_for_actors()
             await self.refresh_assets()
         except Exception as error:  # readiness stays false and /health says why
             self.failure = f"{type(error).__name__}: {error}"
@@ -74,8 +95,28 @@ class Runtime:
         # again every few seconds under load and stall every request in flight.
         gc.collect()
         gc.freeze()
+        self._placement_watch = asyncio.get_running_loop().create_task(self._watch_placement())
         self.ready = True
         log.info("recovered and ready in %.2fs", self.recovery_seconds)
+
+    async def _wait_for_actors(self) -> None:
+        """Wait until every actor that has a node has recovered (books, shards, then the registry).
+
+        An actor whose node is gone (no live node carries its label) is left out: /health/ready
+        names it, and a gateway started while a node is away serves every other account and
+        asset meanwhile, as the gateways already running do."""
+        rows = await asyncio.to_thread(placement, self.config)
+        placed_by_label = any(row["labelled_nodes"] for row in rows)
+        away = {row["stream"] for row in rows if row["state"] != "ALIVE" and not row["labelled_nodes"]}
+        if not (placed_by_label and away):
+            await self.client.wait_ready()
+            return
+        log.warning("not waiting for %s: no live node carries their labels", ", ".join(sorted(away)))
+        self.client.note_away(away)
+        actors = [(name, actor) for name, actor in self.client.actors() if name not in away]
+        for kind in ("book-", "shard-", "registry"):
+            await asyncio.gather(*(call_with_retry(actor.ready.remote, lambda: None)
+                                   for name, actor in actors if name.startswith(kind)))
 
     async def refresh_assets(self) -> None:
         for spec in await self.client.assets():
@@ -109,6 +150,29 @@ class Runtime:
                 self._users[key_hash] = username
         return username
 
+    async def actor_tier(self) -> dict[str, str]:
+        """Each actor's stream → "ok", or what it waits for (its node, or its recovery)."""
+        if self._placement is None or time.monotonic() - self._placement[0] > PLACEMENT_CACHE_SECONDS:
+            await self._read_placement()
+        return self._placement[1]
+
+    async def _read_placement(self) -> None:
+        rows = await asyncio.to_thread(placement, self.config)
+        self._placement = (time.monotonic(), {row["stream"]: _actor_state(row) for row in rows})
+        # Which actors wait for a node; none when nothing is placed by label (a test's local Ray).
+        if any(row["labelled_nodes"] for row in rows):
+            self.client.note_away({row["stream"] for row in rows
+                                   if row["state"] != "ALIVE" and not row["labelled_nodes"]})
+
+    async def _watch_placement(self) -> None:
+        """Read where the actors are once a second, for orders to refuse early (gateway/away.py)."""
+        while True:
+            try:
+                await self._read_placement()
+            except Exception:  # Ray's state service busy or restarting: keep the last reading
+                log.warning("could not read where the actors are", exc_info=True)
+            await asyncio.sleep(PLACEMENT_CACHE_SECONDS)
+
     async def close(self) -> None:
         """Flush every journal; when this process started Ray, stop the actors and Ray too.
 
@@ -117,6 +181,10 @@ class Runtime:
         """
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()
+        if self._placement_watch is not None:
+            self._placement_watch.cancel()
+        if self.workers is not None:
+            await asyncio.to_thread(self.workers.stop, WORKERS_STOP_SECONDS)
         flushed = self.client is not None and await self._flush()
         if not self.owns_ray:
             ray.shutdown()
@@ -133,6 +201,14 @@ class Runtime:
             log.warning("could not flush every journal before stopping", exc_info=True)
             return False
         return True
+
+
+def _actor_state(row: dict) -> str:
+    if row["state"] == "ALIVE":
+        return "ok"
+    if not row["labelled_nodes"]:
+        return f"waiting for a node labelled {row['label']}={PLACED}"
+    return f"{row['state'].lower()} on its node"
 
 
 def _stop_local_ray() -> None:

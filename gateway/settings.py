@@ -9,6 +9,11 @@ from pathlib import Path
 from actors.config import ServiceConfig, recorded_layout
 
 
+def _default_workers() -> int:
+    """One gateway process per two cores: the actors and Ray need the rest (bench/README.md)."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def _flag(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -36,6 +41,7 @@ class Settings:
     snapshot_events: int | None = None
     snapshot_seconds: float | None = None
     journal_retention: int | None = None
+    workers: int = 1
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -61,11 +67,18 @@ class Settings:
             snapshot_seconds=float(env["ORDER_SERVICE_SNAPSHOT_SECONDS"]) if env.get("ORDER_SERVICE_SNAPSHOT_SECONDS")
             else None,
             journal_retention=optional_int("ORDER_SERVICE_JOURNAL_RETENTION"),
+            workers=optional_int("ORDER_SERVICE_WORKERS") or _default_workers(),
         )
 
-    def service_config(self) -> ServiceConfig:
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("ORDER_SERVICE_WORKERS must be at least 1")
+
+    def service_config(self, cluster_layout: dict[str, int] | None = None) -> ServiceConfig:
+        """The actors' configuration: the counts asked for, else the ones the cluster recorded
+        (`cluster_layout`), else the data directory's, else the defaults."""
         # An existing data directory keeps the layout it was created with unless one is asked for.
-        chosen = recorded_layout(self.data_dir)
+        chosen = {**recorded_layout(self.data_dir), **(cluster_layout or {})}
         if self.shard_count:
             chosen["shard_count"] = self.shard_count
         if self.book_actor_count:

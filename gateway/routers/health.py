@@ -1,7 +1,15 @@
-"""Health probes: plain JSON, no envelope, no authentication."""
+"""Health probes: plain JSON, no envelope, no authentication.
+
+`/health/ready` answers 200 once this gateway process has recovered, and names in
+`external_services` each actor that is not serving and what it waits for: an
+actor whose node is gone waits, pending, for a node with its label, while the
+others serve on (a gateway stays ready: it still serves every account and asset
+whose actors are up).
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from importlib.metadata import PackageNotFoundError, version
 
@@ -12,6 +20,7 @@ from gateway.responses import plain_json, utc_now_iso
 
 router = APIRouter(tags=["health"])
 SERVICE = "order-service"
+log = logging.getLogger(__name__)
 
 try:
     VERSION = version("order-service")
@@ -52,13 +61,8 @@ async def health(request: Request):
 async def ready(request: Request):
     """200 once recovery is done, 503 before."""
     runtime = request.app.state.runtime
-    waiting = "ok" if runtime.ready else (f"error: {runtime.failure}" if runtime.failure else "recovering")
-    config = runtime.config
-    services = {"registry": waiting,
-                **{f"shard-{index}": waiting for index in range(config.shard_count)},
-                **{f"book-{index}": waiting for index in range(config.book_actor_count)}}
     body = {"status": "ready" if runtime.ready else "not_ready", "timestamp": utc_now_iso(),
-            "database": _database(runtime), "external_services": services,
+            "database": _database(runtime), "external_services": await _actor_tier(runtime),
             "recovery_seconds": runtime.recovery_seconds}
     return plain_json(body, 200 if runtime.ready else 503)
 
@@ -67,3 +71,17 @@ async def ready(request: Request):
 async def live():
     """200 while the process serves."""
     return plain_json({"status": "alive", "timestamp": utc_now_iso(), "service": SERVICE, "version": VERSION})
+
+
+async def _actor_tier(runtime) -> dict[str, str]:
+    """Each actor → "ok", what it waits for (its node), or "recovering" until recovery is done;
+    every actor "unknown" if Ray cannot say now."""
+    try:
+        tier = await runtime.actor_tier()
+    except Exception:  # a probe answers whatever Ray's state service does
+        log.warning("could not read where the actors are", exc_info=True)
+        return {stream: "unknown" for stream in runtime.config.streams()}
+    if runtime.ready:
+        return tier
+    waiting = f"error: {runtime.failure}" if runtime.failure else "recovering"
+    return {stream: waiting if state == "ok" else state for stream, state in tier.items()}

@@ -79,6 +79,9 @@ class ServiceProcess:
             "ORDER_SERVICE_BOOK_ACTORS": "2",
             "PYTHONUNBUFFERED": "1",
         })
+        # E2E_WORKERS=N runs every service started here with N gateway processes.
+        if os.environ.get("E2E_WORKERS"):
+            env["ORDER_SERVICE_WORKERS"] = os.environ["E2E_WORKERS"]
         env.update(self.extra_environment)
         name, value = self.marker.split("=", 1)
         env[name] = value
@@ -175,6 +178,11 @@ class ServiceProcess:
             except ProcessLookupError:
                 pass
 
+    def gateway_workers(self) -> list[int]:
+        """The ids of the extra gateway processes (`gateway-worker`) of the current run."""
+        return [pid for pid in processes_with_environment(self.marker)
+                if "gateway-worker" in _command_line(pid)]
+
     def stdout(self) -> str:
         return "".join(path.read_text(errors="replace") for path, _ in self._log_files if path.exists())
 
@@ -199,3 +207,11 @@ def processes_with_environment(entry: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
