@@ -410,6 +410,7 @@ class AccountShardActor:
     async def _mark_durable(self, durable, applied: dict[str, int], closed: list[OrderRecord],
                             transactions: list[Transaction]) -> None:
         await durable
+        crash_point(self.config, "shard.after_settle")  # settled and kept on disk; the book not yet told
         self._forget_kept(closed, transactions)
         for asset_id, sequence in applied.items():
             if sequence > self._durable_applied.get(asset_id, 0):

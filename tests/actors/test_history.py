@@ -93,3 +93,55 @@ def test_order_lists_and_transactions_page_and_count_exactly_across_memory_and_d
     assert before == after
     assert report["problems"] == []
     assert max(before[0]) == 240 and before[1] > 50
+
+
+@pytest.mark.parametrize("crash", ["book.after_match", "shard.after_settle"])
+def test_a_kill_between_the_steps_of_closing_an_order_leaves_it_findable_exactly_once(tmp_path, crash):
+    """Closing an order takes steps in two processes: the book journals the match, then each
+    shard journals the settlement and moves the order and its fill to disk in one transaction,
+    then the book learns that the shard holds it. A kill after either journal write, before the
+    next step, must still leave both orders and both fills listed once, before and after a restart."""
+    import ray
+
+    from tests.actors.test_actors import users_on_different_shards
+
+    maker, taker = users_on_different_shards()
+
+    async def check(client, sold_id: int) -> None:
+        await client.drain()
+        for username, client_order_id in ((maker, "m1"), (taker, "t1")):
+            listed = await client.list_orders(username, {}, 50, 0)
+            ids = [view.order_id for view in listed.items if view.client_order_id == client_order_id]
+            assert len(ids) == 1 and listed.total_count == len(listed.items), (username, listed)
+            order = await client.get_order(username, ids[0])
+            assert (order.status, order.filled_quantity) == ("completed", 10)
+            (fill,) = (await client.transactions(username, "X", {}, 50, 0)).items
+            assert (fill.quantity, fill.order_id) == (10, ids[0])
+            completed = await client.list_orders(username, {"status": "completed"}, 50, 0)
+            assert [view.order_id for view in completed.items] == ids and completed.total_count == 1
+        assert ids[0] != sold_id  # the taker's, listed by the loop's last user
+        assert (await client.audit())["problems"] == []
+
+    async def scenario():
+        service = RunningService(tmp_path)
+        client = await service.start()
+        await setup_market(client, [maker, taker], ["X"], usd=1_000, lots=100)
+        sold = await client.place_order(order_request(maker, "X", "limit_sell", 10, 10_000, client_order_id="m1"))
+        assert sold.order.status == "confirmed"
+        await service.stop()
+
+        service.reconfigure(crash_points=frozenset({crash}))
+        client = await service.start()
+        try:
+            bought = await client.place_order(order_request(taker, "X", "limit_buy", 10, 10_000,
+                                                            client_order_id="t1"))
+            assert bought.ok
+        except ray.exceptions.RayActorError:
+            pass  # the taker's shard died with the answer; it is journaled, as check() shows
+        await check(client, sold.order.order_id)
+        assert (tmp_path / f"crashed-at-{crash}").exists()
+        client = await service.restart()
+        await check(client, sold.order.order_id)
+        await service.stop()
+
+    run(scenario())
