@@ -1,7 +1,8 @@
 """A first session with the Order Service from Python, against `make run`'s service.
 
 As the admin: list an asset and create two users with money; as the users: a resting sell,
-a buy that takes it; then print the buyer's portfolio.
+a buy that takes it; then stream the book (what is left of the sell) and print the buyer's
+portfolio.
 
     python examples/quickstart.py --url http://127.0.0.1:8000 --admin-token "$(cat data/admin_token)"
 """
@@ -9,10 +10,11 @@ a buy that takes it; then print the buyer's portfolio.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import uuid
 
-from order_service_client import Client, LimitOrderRequest, MarketOrderRequest
+from order_service_client import AsyncClient, Client, LimitOrderRequest, LocalBook, MarketOrderRequest
 
 
 def run(url: str, admin_token: str) -> dict:
@@ -33,12 +35,26 @@ def run(url: str, admin_token: str) -> dict:
         fill = bob.place_order(MarketOrderRequest(asset_id=asset_id, order_type="market_buy", quantity="1.5"))
         print(f"{buyer.username} buys {fill.filled_quantity} at {fill.average_price}: {fill.status}")
         portfolio = bob.get_portfolio()
+    book = asyncio.run(first_book(url, asset_id))
+    bids, asks = book.levels(depth=5)
+    print(f"{asset_id} book at sequence {book.sequence}: "
+          f"bids {[(str(level.price), str(level.quantity)) for level in bids]}, "
+          f"asks {[(str(level.price), str(level.quantity)) for level in asks]}")
     print(f"{buyer.username}'s portfolio: {portfolio.usd_balance} USD, "
           f"total {portfolio.total_portfolio_value} USD")
     for holding in portfolio.assets:
         print(f"  {holding.asset_id}: {holding.quantity} at {holding.current_price} "
               f"= {holding.market_value} USD ({holding.percentage}%)")
     return portfolio.model_dump(mode="json")
+
+
+async def first_book(url: str, asset_id: str) -> LocalBook:
+    """The book as the stream's first frame (its snapshot) has it; later frames update it."""
+    async with AsyncClient(url) as client:
+        stream = client.stream_book(asset_id)
+        book = await anext(stream)
+        await stream.aclose()
+    return book
 
 
 def main() -> None:

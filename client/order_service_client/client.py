@@ -11,7 +11,8 @@ the answer and how it may be retried; `Client` and `AsyncClient` only send it. R
 - other changes (cancel, admin operations) only on 503 NOT_READY, which means nothing was
   done; after a timeout their outcome is unknown, and the error is raised.
 
-Streams (WebSocket) are not covered yet: they are not in the service either.
+Streams (WebSocket): `AsyncClient.stream_book`, `stream_trades` and `stream_orders`, async
+iterators that keep a local book and reconnect by themselves (order_service_client/streams.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -28,10 +29,11 @@ from pydantic import TypeAdapter
 
 from order_service_client.errors import ApiError, error_from_answer
 from order_service_client.models import (
-    AssetBalanceData, AssetBalancesData, AssetCreateRequest, AssetData, AssetTransactionHistoryData,
-    BalanceChangeData, BalanceChangeRequest, OrderBatchData, OrderBatchItem, OrderBookData, OrderData,
+    AssetBalanceData, AssetBalancesData, AssetCreateRequest, AssetData, AssetTransactionData,
+    AssetTransactionHistoryData, BalanceChangeData, BalanceChangeRequest, OrderBatchData, OrderBatchItem, OrderBookData, OrderData,
     OrderListData, OrderRequest, PortfolioData, TradeData, UserCreateRequest, UserCreatedData,
 )
+from order_service_client.streams import LocalBook, TradeFrame, book_stream, order_stream, trade_stream
 
 T = TypeVar("T")
 BATCH_LIMIT = 100  # orders per POST /orders/batch
@@ -253,8 +255,24 @@ class AsyncClient(_Operations):
                  backoff: float = 0.1, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.retries = retries
         self.backoff = backoff
+        self._base_url, self._token = base_url, token
         self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token), timeout=timeout,
                                        transport=transport)
+
+    def stream_book(self, asset_id: str, subscribed: asyncio.Event | None = None) -> AsyncIterator[LocalBook]:
+        """The asset's book, kept from the `book` channel: `async for book in client.stream_book("BTC")`.
+
+        `subscribed` (every stream takes it) is set while the channel is subscribed."""
+        return book_stream(self._base_url, asset_id, subscribed)
+
+    def stream_trades(self, asset_id: str, subscribed: asyncio.Event | None = None) -> AsyncIterator[TradeFrame]:
+        """The asset's trades, each once, in `trade_id` order."""
+        return trade_stream(self._base_url, asset_id, subscribed)
+
+    def stream_orders(self, subscribed: asyncio.Event | None = None,
+                      ) -> AsyncIterator[OrderData | AssetTransactionData]:
+        """This client's user's order changes and fills (needs the user's API key)."""
+        return order_stream(self._base_url, self._token or "", subscribed)
 
     async def close(self) -> None:
         await self._http.aclose()

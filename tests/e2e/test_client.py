@@ -196,4 +196,5 @@ def test_quickstart_example_trades_and_prints_the_portfolio(service):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "buys 1.5 at 100: completed" in result.stdout, result.stdout
+    assert "asks [('100', '1')]" in result.stdout, result.stdout  # the stream's book: what is left to sell
     assert "total 1000 USD" in result.stdout, result.stdout
