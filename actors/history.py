@@ -25,10 +25,11 @@ never run into another's.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import deque
 from collections.abc import Callable, Iterator
-from itertools import islice, takewhile
+from itertools import count, islice, takewhile
 
 import orjson
 
@@ -143,10 +144,10 @@ class HistoryReader:
             key = b"A" + user
         type_code = _TYPE_CODES[wanted_type] if wanted_type is not None else None
         asset_bytes = wanted_asset.encode() if wanted_asset is not None else None
-
-        def matches(entry: bytes) -> bool:
-            return ((type_code is None or entry[17:18] == type_code)
-                    and (asset_bytes is None or entry[18:] == asset_bytes))
+        # An entry is `created_at | order_id | status | type | asset id`: matched by a compiled
+        # pattern, so the filter runs in C.
+        matches = re.compile(b"(?s).{17}" + (re.escape(type_code) if type_code is not None else b".")
+                             + (re.escape(asset_bytes) + b"\\Z" if asset_bytes is not None else b"")).match
 
         with self._reading() as cursor:
             found = cursor("orders")
@@ -177,7 +178,7 @@ class HistoryReader:
             newer = [item for item in newer
                      if (transaction_type is None or item.transaction_type == transaction_type)
                      and not index.set_key_dup(key, _transaction_entry(item))]
-            entries, total = _walk_back(index, key, start, end, bool, True, offset, limit, newer,
+            entries, total = _walk_back(index, key, start, end, None, True, offset, limit, newer,
                                         lambda item: _transaction_entry(item)[:16])
         return [Transaction(*orjson.loads(entry[17:])) if isinstance(entry, bytes) else entry
                 for entry in entries], total
@@ -202,61 +203,105 @@ class HistoryReader:
                 yield username.decode(), client_order_id.decode(), _U64.unpack(value)[0]
 
 
-def _walk_back(index, key: bytes, start: int | None, end: int | None, matches: Callable[[bytes], bool],
+def _walk_back(index, key: bytes, start: int | None, end: int | None, matches: Callable[[bytes], object],
                plain: bool, offset: int, limit: int, newer: list, sort_key: Callable) -> tuple[list, int]:
     """One page of an index key's entries within [start, end], newest first, merged with `newer`
     (items not kept here yet, newest first, already filtered but for dates): return the page
     [offset, offset + limit) of the merged list (stored entries as bytes, `newer` items as
     given) and the merged total.
 
-    `plain`: every stored entry in the range matches. Then an unbounded range is counted by
-    LMDB and what precedes the page is skipped without looking at it, in C; otherwise the
-    whole range is walked once, to count it."""
+    The stored entries between two `newer` items are one run, read by its own cursor walk, and
+    skipped, taken and counted by C iterators (`matches` must be a C callable too), never entry
+    by entry in Python. `plain`: every stored entry in the range matches; then an unbounded
+    range is counted by LMDB and the walk ends with the page; otherwise it goes on to count."""
     if end is not None and end < 0 or start is not None and start > _LAST_MICROS:
         return [], 0  # a window before 1970 or past 2^64 µs holds nothing
     floor = _SORT_KEY.pack(start, 0) if start is not None and start > 0 else None
     ceiling = _SORT_KEY.pack(end + 1, 0) if end is not None and end < _LAST_MICROS else None
     newer = [item for item in newer if (floor is None or sort_key(item) >= floor)
              and (ceiling is None or sort_key(item) < ceiling)]
-    stored = _entries_back(index, key, ceiling)
-    if stored is None:
+    if not index.set_key(key):
         return newer[offset:offset + limit], len(newer)
     total = index.count() + len(newer) if plain and floor is None and ceiling is None else None
-    if floor is not None:
-        stored = takewhile(floor.__le__, stored)
-    if not plain:
-        stored = filter(matches, stored)
-    position = 0
-    if total is not None and offset > len(newer):
-        # At most len(newer) newer items come before the page: skip the rest of its offset in stored
-        # entries, then count the newer items above the last one skipped.
-        last_skipped = deque(islice(stored, offset - len(newer)), maxlen=1)
-        if last_skipped:
-            boundary = last_skipped[0][:16]
-            before = sum(1 for item in newer if sort_key(item) > boundary)
-            position = offset - len(newer) + before
-            newer = newer[before:]
+    if total is not None and offset > total // 2:
+        return _walk_oldest_first(index, key, total - offset - limit, total - offset, newer, sort_key), total
     page: list = []
-    pending = iter(newer)
-    next_newer = next(pending, None)
-    stop = offset + limit
-    for entry in stored:
-        while next_newer is not None and sort_key(next_newer) > entry[:16]:
+    position, stop = 0, offset + limit
+    upper = ceiling
+    for item in [*newer, None]:
+        lower = sort_key(item) if item is not None else None
+        run = _entries_back(index, key, upper)  # stored entries below `upper`, newest first
+        if run is not None:
+            if lower is not None:
+                run = takewhile(lower.__lt__, run)
+            if floor is not None:
+                run = takewhile(floor.__le__, run)
+            if not plain:
+                run = filter(matches, run)
+            if position < offset:
+                position += _consume(islice(run, offset - position))
             if offset <= position < stop:
-                page.append(next_newer)
+                taken = list(islice(run, stop - position))
+                page += taken
+                position += len(taken)
+            if position >= stop:
+                if total is not None:
+                    return page, total
+                position += _consume(run)
+        if item is not None:
+            if offset <= position < stop:
+                page.append(item)
             position += 1
-            next_newer = next(pending, None)
-        if offset <= position < stop:
-            page.append(entry)
-        position += 1
-        if total is not None and position >= stop:
-            return page, total
-    while next_newer is not None:
-        if offset <= position < stop:
-            page.append(next_newer)
-        position += 1
-        next_newer = next(pending, None)
+            if total is not None and position >= stop:
+                return page, total
+        upper = lower
     return page, position if total is None else total
+
+
+def _walk_oldest_first(index, key: bytes, low: int, high: int, newer: list, sort_key: Callable) -> list:
+    """Positions [low, high) counted from the oldest of the key's entries merged with `newer`
+    (newest first), returned newest first: a deep page of a counted list is nearer that end."""
+    page: list = []
+    position, low = 0, max(low, 0)
+    lower = None
+    for item in [*reversed(newer), None]:
+        upper = sort_key(item) if item is not None else None
+        run = _entries_forward(index, key, lower)  # stored entries above `lower`, oldest first
+        if run is not None:
+            if upper is not None:
+                run = takewhile(upper.__gt__, run)
+            if position < low:
+                position += _consume(islice(run, low - position))
+            if low <= position < high:
+                taken = list(islice(run, high - position))
+                page += taken
+                position += len(taken)
+        if position >= high:
+            break
+        if item is not None:
+            if low <= position:
+                page.append(item)
+            position += 1
+        lower = upper
+    page.reverse()
+    return page
+
+
+def _consume(iterator: Iterator) -> int:
+    """Exhaust an iterator in C; return how many items it gave."""
+    counter = count()
+    deque(zip(iterator, counter), maxlen=0)
+    return next(counter)
+
+
+def _entries_forward(index, key: bytes, floor: bytes | None) -> Iterator[bytes] | None:
+    """The key's entries above `floor`, oldest first (a C iterator), or None when there are none."""
+    if floor is not None:
+        if not index.set_range_dup(key, floor):
+            return None
+    elif not index.set_key(key):
+        return None
+    return index.iternext_dup(keys=False, values=True)
 
 
 def _entries_back(index, key: bytes, ceiling: bytes | None) -> Iterator[bytes] | None:

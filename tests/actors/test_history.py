@@ -60,6 +60,9 @@ def test_order_lists_and_transactions_page_and_count_exactly_across_memory_and_d
         assert sells.total_count == sum(1 for item in fills.items if item.transaction_type == "SELL")
         assert [item.timestamp for item in fills.items] == sorted((item.timestamp for item in fills.items),
                                                                   reverse=True)
+        for limit, offset in ((5, 0), (9, 7), (20, fills.total_count // 2 + 1), (10, fills.total_count - 4)):
+            page = await client.transactions(USER, "AAA", {}, limit, offset)
+            assert page.items == fills.items[offset:offset + limit] and page.total_count == fills.total_count
         return seen, fills.total_count
 
     async def scenario():
