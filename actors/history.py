@@ -25,7 +25,6 @@ never run into another's.
 
 from __future__ import annotations
 
-import re
 import struct
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -144,10 +143,17 @@ class HistoryReader:
             key = b"A" + user
         type_code = _TYPE_CODES[wanted_type] if wanted_type is not None else None
         asset_bytes = wanted_asset.encode() if wanted_asset is not None else None
-        # An entry is `created_at | order_id | status | type | asset id`: matched by a compiled
-        # pattern, so the filter runs in C.
-        matches = re.compile(b"(?s).{17}" + (re.escape(type_code) if type_code is not None else b".")
-                             + (re.escape(asset_bytes) + b"\\Z" if asset_bytes is not None else b"")).match
+        # An entry is `created_at | order_id | status | type | asset id`. (A compiled pattern's
+        # match is twice as slow as these slices.)
+        if type_code is not None and asset_bytes is not None:
+            def matches(entry: bytes) -> bool:
+                return entry[17:18] == type_code and entry[18:] == asset_bytes
+        elif type_code is not None:
+            def matches(entry: bytes) -> bool:
+                return entry[17:18] == type_code
+        else:
+            def matches(entry: bytes) -> bool:
+                return entry[18:] == asset_bytes
 
         with self._reading() as cursor:
             found = cursor("orders")
@@ -211,8 +217,7 @@ def _walk_back(index, key: bytes, start: int | None, end: int | None, matches: C
     given) and the merged total.
 
     The stored entries between two `newer` items are one run, read by its own cursor walk, and
-    skipped, taken and counted by C iterators (`matches` must be a C callable too), never entry
-    by entry in Python. `plain`: every stored entry in the range matches; then an unbounded
+    skipped, taken and counted by C iterators (with `matches` the one Python call per entry). `plain`: every stored entry in the range matches; then an unbounded
     range is counted by LMDB and the walk ends with the page; otherwise it goes on to count."""
     if end is not None and end < 0 or start is not None and start > _LAST_MICROS:
         return [], 0  # a window before 1970 or past 2^64 µs holds nothing
