@@ -3,34 +3,24 @@ JavaScript against the service, and the DOM it leaves shows a price level placed
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-
 import pytest
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.e2e.browser import Browser, find_chromium
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600)
-        found = shutil.which("chromium")
+    found = find_chromium()
     if found is None:
         pytest.skip("chromium is not installed and apt-get could not install it")
     return found
 
 
-def _dom(url: str, budget_ms: int = 60000) -> str:
-    # Virtual time: the budget passes in well under a second of real time once the page idles.
-    with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                                 f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
-                                capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
+def _dom(url: str, until: str, deadline: float = 30.0) -> str:
+    """The page's DOM once the JavaScript condition `until` holds (or when `deadline` seconds have passed)."""
+    with Browser(_chromium()) as browser:
+        browser.open(url)
+        browser.wait_for(until, deadline)
+        return browser.dom()
 
 
 def test_live_page_is_served_without_outside_resources(api):
@@ -47,6 +37,7 @@ def test_live_page_shows_a_price_level_placed_over_http(api, service):
     asset_id = api.new_asset()
     user = api.new_user(usd=1000)
     api.place(user, asset_id, "limit_buy", 3, "12.34")
-    dom = _dom(f"{service.base_url}/?asset={asset_id}")
+    dom = _dom(f"{service.base_url}/?asset={asset_id}", "document.querySelector('[data-price=\"12.34\"]')")
     assert 'data-price="12.34"' in dom, dom[-3000:]
     assert 'data-side="bid"' in dom
+
