@@ -3,6 +3,8 @@ JavaScript against the service, and the DOM it leaves shows a price level placed
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.e2e.browser import Browser, find_chromium
@@ -41,3 +43,21 @@ def test_live_page_shows_a_price_level_placed_over_http(api, service):
     assert 'data-price="12.34"' in dom, dom[-3000:]
     assert 'data-side="bid"' in dom
 
+
+def test_live_page_lists_a_trade_made_over_http_and_draws_its_rows_whole(api, service):
+    # Answers to the page's subscribe ops carry `channel` and `asset_id` too; taken for a trade or a book
+    # frame they broke the trades table (a row without a time) and resubscribed the book for ever.
+    asset_id = api.new_asset()
+    seller = api.new_user(assets={asset_id: 5})
+    buyer = api.new_user(usd=1000)
+    api.place(seller, asset_id, "limit_sell", 2, "12.50")
+    api.place(buyer, asset_id, "market_buy", 2)
+    api.place(buyer, asset_id, "limit_buy", 3, "12.34")
+    dom = _dom(f"{service.base_url}/?asset={asset_id}",
+               "document.querySelector('[data-price=\"12.34\"]') && document.querySelector('#trades tbody tr')")
+    assert 'data-price="12.34"' in dom, dom[-3000:]
+    trades = re.search(r'<table id="trades">.*?<tbody>(.*?)</tbody>', dom, re.S)
+    assert trades is not None, dom[-3000:]
+    rows = re.findall(r"<tr>(.*?)</tr>", trades.group(1), re.S)
+    assert rows and all(row.count("<td") == 4 for row in rows), trades.group(1)[:2000]
+    assert any(re.search(r">12\.50?<", row) for row in rows), rows
