@@ -28,15 +28,31 @@ order book. A response counts as a success when it is 2xx or one of the expected
 refusals (422 INSUFFICIENT_BALANCE on an order, 409 ORDER_NOT_OPEN on a cancel that
 raced a fill); anything else — any 5xx, an unexpected 4xx, a wrong error code — is a
 failure.
+
+A quarter of the users (`StreamingTrader`, weight `LOAD_WS_WEIGHT` against `Trader`'s
+`LOAD_HTTP_WEIGHT`, 1 and 3 by default; `LOAD_WS_WEIGHT=0` leaves streams out) trade the
+same way while holding a WebSocket (`/api/v1/ws`, API.md "Streams"), authenticated by
+its key, subscribed to `book` of one asset and to its own `orders`. Every frame it
+receives is a locust request of type `WS` named `ws frame: book`, `ws frame: orders` or
+`ws frame: fills`, so the stats count them; the response time of an `orders` or `fills`
+frame is its delay from the server's timestamp of the change (`updated_at`,
+`timestamp`; one clock when locust runs on the service's machine), a book frame's is 0
+(it carries no time). `ws subscribe` times connecting and both subscriptions; a socket
+the server closes while the user runs (a slow consumer, 1013) is a failed `ws closed`,
+and the user connects again. Note that locust's `Aggregated` row (requests/s and
+percentiles of all requests) then counts frames too: read the HTTP figures per endpoint.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import sys
+import time
 import uuid
+from datetime import datetime
 from collections import Counter
 from pathlib import Path
 
@@ -115,6 +131,7 @@ def _check(response, expected: dict[int, str] | None = None) -> dict | None:
 class Trader(FastHttpUser):
     """One trader with its own API key."""
 
+    weight = int(os.environ.get("LOAD_HTTP_WEIGHT", "3"))
     wait_time = between(float(os.environ.get("LOAD_WAIT_MIN", "0.05")), float(os.environ.get("LOAD_WAIT_MAX", "0.5")))
 
     def on_start(self) -> None:
@@ -136,7 +153,8 @@ class Trader(FastHttpUser):
                                   json={"username": username, "asset_id": asset_id, "amount": amount},
                                   catch_response=True) as response:
                 _check(response)
-        self.headers = {"Authorization": f"Bearer {data['api_key']}"}
+        self.api_key = data["api_key"]
+        self.headers = {"Authorization": f"Bearer {self.api_key}"}
 
     def _remember(self, order: dict | None) -> None:
         if order and order.get("status") in OPEN_STATUSES:
@@ -205,3 +223,86 @@ class Trader(FastHttpUser):
         with self.client.get(f"/api/v1/assets/{self.rng.choice(ASSETS)}/book?depth=10",
                              name="GET /assets/[id]/book", catch_response=True) as response:
             _check(response)
+
+
+def _seconds_since(stamp: str | None) -> float:
+    """Seconds from an ISO 8601 UTC timestamp of the server's to now (0 if there is none)."""
+    if not stamp:
+        return 0.0
+    try:
+        return max(0.0, time.time() - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0.0
+
+
+class StreamingTrader(Trader):
+    """A trader that holds a WebSocket on `book` of one asset and its own `orders` while it trades over HTTP."""
+
+    weight = int(os.environ.get("LOAD_WS_WEIGHT", "1"))
+
+    def on_start(self) -> None:
+        super().on_start()
+        import gevent
+
+        self.asset_id = self.rng.choice(ASSETS)
+        self.websocket = None
+        self.stopping = False
+        self.reader = gevent.spawn(self._hold_stream)
+
+    def on_stop(self) -> None:
+        self.stopping = True
+        if self.websocket is not None:
+            self.websocket.close()
+        if getattr(self, "reader", None) is not None:
+            self.reader.join(timeout=5)
+            self.reader.kill()
+
+    def _fire(self, name: str, seconds: float, length: int, exception: Exception | None = None) -> None:
+        self.environment.events.request.fire(request_type="WS", name=name, response_time=seconds * 1000,
+                                             response_length=length, exception=exception, context={})
+
+    def _subscribe(self, websocket) -> None:
+        """Subscribe to the book and to the user's orders (the key went in the handshake); raise if refused."""
+        for subscribe in ({"op": "subscribe", "channel": "book", "asset_id": self.asset_id},
+                          {"op": "subscribe", "channel": "orders"}):
+            websocket.send(json.dumps(subscribe))
+        answers = 0
+        while answers < 3:  # the handshake's auth, then both subscriptions
+            frame = json.loads(websocket.recv(timeout=30))
+            if "op" not in frame:
+                continue  # the book's snapshot may come before the orders answer
+            if not frame.get("success"):
+                raise RuntimeError(f"{frame.get('op')} refused: {frame.get('error')}")
+            answers += 1
+
+    def _hold_stream(self) -> None:
+        """Connect, subscribe, report every frame; after a close or a failure, connect again (1 s later)."""
+        from websockets.sync.client import connect
+
+        url = self.host.replace("https://", "wss://").replace("http://", "ws://") + "/api/v1/ws"
+        while not self.stopping:
+            subscribed = False
+            started = time.perf_counter()
+            try:
+                with connect(url, additional_headers=self.headers, open_timeout=30, max_size=None) as websocket:
+                    self.websocket = websocket
+                    self._subscribe(websocket)
+                    subscribed = True
+                    self._fire("ws subscribe", time.perf_counter() - started, 0)
+                    for message in websocket:
+                        frame = json.loads(message)
+                        channel = frame.get("channel")
+                        if channel == "orders":
+                            delay = _seconds_since(frame["data"].get("updated_at"))
+                        elif channel == "fills":
+                            delay = _seconds_since(frame["data"].get("timestamp"))
+                        else:
+                            delay = 0.0
+                        self._fire(f"ws frame: {channel or frame.get('op')}", delay, len(message))
+                    if not self.stopping:
+                        raise ConnectionError("the server closed the stream")
+            except Exception as error:  # a close (1013 ...), a reset, a refusal
+                if self.stopping:
+                    return
+                self._fire("ws closed" if subscribed else "ws subscribe", 0.0, 0, error)
+                time.sleep(1.0)

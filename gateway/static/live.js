@@ -31,7 +31,7 @@ function connect() {
 function send(frame) { if (state.socket && state.socket.readyState === 1) state.socket.send(JSON.stringify(frame)); }
 
 function watch(asset) {
-  if (state.asset && state.asset !== asset) {
+  if (state.asset) {  // also when resubscribing after a gap: only a new subscription brings a snapshot
     send({ op: "unsubscribe", channel: "book", asset_id: state.asset });
     send({ op: "unsubscribe", channel: "trades", asset_id: state.asset });
   }
@@ -43,6 +43,11 @@ function watch(asset) {
 }
 
 function receive(frame) {
+  // Answers to our ops carry `channel` and `asset_id` too: they are not book or trade frames.
+  if (frame.op !== undefined) {
+    if (frame.op === "auth") $("who").textContent = frame.success ? `signed in as ${frame.username}` : frame.error.message;
+    return;
+  }
   if (frame.channel === "book" && frame.asset_id === state.asset) return applyBook(frame);
   if (frame.channel === "trades" && frame.asset_id === state.asset) {
     state.trades.unshift(frame); state.trades.length = Math.min(state.trades.length, 30); drawTrades(); drawCandlesSoon();
@@ -50,7 +55,6 @@ function receive(frame) {
   }
   if (frame.channel === "orders") { state.orders.set(frame.data.order_id, frame.data); drawOrders(); refreshPortfolioSoon(); return; }
   if (frame.channel === "fills") { state.fills.unshift(frame.data); state.fills.length = Math.min(state.fills.length, 30); drawFills(); return; }
-  if (frame.op === "auth") $("who").textContent = frame.success ? `signed in as ${frame.username}` : frame.error.message;
 }
 
 function applyBook(frame) {
@@ -58,7 +62,8 @@ function applyBook(frame) {
     state.book = { sequence: frame.sequence, bids: new Map(), asks: new Map() };
     for (const side of ["bids", "asks"]) for (const l of frame[side]) state.book[side].set(l.price, l);
   } else {
-    if (!state.book || frame.first_sequence !== state.book.sequence + 1) return watch(state.asset);  // a gap: resubscribe
+    if (!state.book) return;  // updates before our snapshot: it is on its way
+    if (frame.first_sequence !== state.book.sequence + 1) return watch(state.asset);  // a gap: resubscribe
     state.book.sequence = frame.sequence;
     for (const side of ["bids", "asks"]) for (const l of frame[side]) {
       if (Number(l.quantity) === 0) state.book[side].delete(l.price); else state.book[side].set(l.price, l);
