@@ -445,7 +445,8 @@ def main() -> int:
     http_load.HTTP_BENCH = THIS
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    service = ServiceProcess(root / "service", sync=not arguments.no_sync)
+    # source: this checkout's code in the gateway and in Ray's workers, whatever the venv's editable install points at.
+    service = ServiceProcess(root / "service", sync=not arguments.no_sync, source=THIS.parent.parent)
     assets = [f"ST{index}" for index in range(arguments.assets)]
     rng = random.Random(7)
     try:
@@ -509,7 +510,9 @@ def main() -> int:
                 print(fmt_row(f"[{repeat + 1}] {subscribers.connected} subscribers", s, f"  http {s['http']}"),
                       flush=True)
                 print(cpu_line(s), flush=True)
-                print(f"      frames received {counts['frames']} (~{counts['frames'] / window:.0f}/s over the phase; "
+                reading = max(1, subscribers.connected - subscribers.slow)
+                print(f"      frames received {counts['frames']} (~{counts['frames'] / window:.0f}/s over the phase, "
+                      f"~{counts['frames'] / reading:.0f} per reading socket; "
                       f"trades {counts['trade_frames']}, book {counts['book_frames']}); never-reading sockets "
                       f"at the end: {counts['slow_closed']}; reading sockets closed early: "
                       f"{counts['reading_closed'] or 'none'}; connect failures {counts['connect_failures']}",
@@ -534,6 +537,7 @@ def report(runs: dict[str, list[dict]], all_delays: list[float], arguments: argp
     none, subs = runs["none"], runs["subs"]
     if not none or not subs:
         return
+    all_delays = sorted(all_delays)  # each pair's list is sorted, their concatenation is not
     median = statistics.median
     rate_none, rate_subs = median(s["requests_per_s"] for s in none), median(s["requests_per_s"] for s in subs)
     ratio = rate_subs / rate_none
@@ -557,7 +561,9 @@ def report(runs: dict[str, list[dict]], all_delays: list[float], arguments: argp
     print(f"  never-reading sockets, {sum(s['slow'] for s in subs)} over the pairs, at the end: "
           + ", ".join(f"{'closed 1013' if code == '1013' else code} {n}" for code, n in sorted(slow_closed.items())))
     print(f"  reading sockets closed before the end: {reading_closed or 'none'}")
-    print(f"  ack -> trade frame at reading subscribers, all pairs: {len(all_delays)} arrivals, "
+    early = sum(1 for value in all_delays if value < 0) / max(1, len(all_delays))
+    print(f"  ack -> trade frame at reading subscribers, all pairs: {len(all_delays)} arrivals "
+          f"({early:.0%} before the ack), "
           f"p50 {ms(all_delays, 0.5)} ms, p90 {ms(all_delays, 0.9)} ms, p99 {ms(all_delays, 0.99)} ms "
           f"(per pair p50/p99: " + ", ".join(f"{ms(s['delays'], 0.5)}/{ms(s['delays'], 0.99)}" for s in subs) + ")")
 
