@@ -23,7 +23,7 @@ An order has at most one amend under way (its shard serializes them).
 from __future__ import annotations
 
 from engine.errors import EngineError, RejectReason
-from engine.events import AmendRequested, OrderAmended
+from engine.events import AmendAborted, AmendRequested, OrderAmended
 from engine.numbers import USD, AssetSpec
 from engine.orders import Side
 
@@ -65,9 +65,10 @@ class AccountAmends:
         return self._emit([AmendRequested(order_id, amend_id, order.quantity if quantity is None else quantity,
                                           price, extra, timestamp)])
 
-    def unfinished_amends(self) -> list[AmendRequested]:
-        """Amends whose book's verdict has not come back (recovery aborts what is left)."""
-        return list(self.amends.values())
+    def abort_amends(self, timestamp: int) -> list:
+        """End every amend whose book's verdict has not come back (recovery, once the book's fence
+        covers them all): give back their extra holds."""
+        return self._emit([AmendAborted(amend.order_id, amend.amend_id, timestamp) for amend in self.amends.values()])
 
     # ---- applying ------------------------------------------------------
 
