@@ -77,6 +77,7 @@ class OrderBook(StopsAndAmends):
         self.last_price: int | None = None
         self.tape: deque[TradeExecuted] = deque(maxlen=tape_size)
         self.stops = WaitingStops()
+        self._waiting = self.stops.entries  # the same dict, one attribute look-up nearer for `_take`
         self._cascading = False  # inside `_cascade`: triggered stops queue there, not here
 
     # ---- queries -------------------------------------------------------
@@ -360,7 +361,7 @@ class OrderBook(StopsAndAmends):
             self.sequence += trade_sequence - self.trade_sequence
             self.trade_sequence = trade_sequence
             self.last_price = events[-1].price
-            triggers = self.stops.entries and not self._cascading
+            triggers = self._waiting and not self._cascading
         filled = quantity - remaining
         if stop is None:
             if not remaining:
