@@ -143,10 +143,14 @@ class StopsAndAmends:
     def _triggered_by(self, events: list) -> list[tuple]:
         """The stops that these events' trades trigger, taken out, in the order they enter."""
         stops = self.stops
+        waiting = stops.entries
         found: list[tuple] = []
+        last = None
         for event in events:
-            if type(event) is TradeExecuted and stops.entries:
-                found.extend(stops.triggered(event.price))
+            # A trade at the price of the one before it reaches no trigger that one did not.
+            if type(event) is TradeExecuted and event.price != last and waiting:
+                last = event.price
+                found.extend(stops.triggered(last))
         return found
 
     def _cascade(self, triggered: list[tuple], timestamp: int) -> list:
