@@ -132,7 +132,6 @@ class StopsAndAmends:
         result = self._take(order_id, owner, side, remaining - reduced_by, price, _GTC, None, timestamp)
         return [amended, *result.events, *result.cascade]
 
-
     def _after_trades(self, result: SubmitResult, timestamp: int) -> SubmitResult:
         """Run the cascade of the stops an order's trades triggered; add its events to the result."""
         triggered = self._triggered_by(result[4])
