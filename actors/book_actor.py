@@ -12,6 +12,14 @@ settlement history in memory.
 Each shard's orders carry increasing ids; the highest one seen per shard is
 the fence: an id at or below it is never matched again, which makes resends
 idempotent and lets a recovering shard abort orders that never arrived.
+Amends travel among the orders (`BookAmend`) with ids of the same sequence,
+so the fence covers them too: an amend is carried out once or never, and a
+recovering shard gives back the hold of one that never arrived.
+
+Stops wait in each book (engine/stops.py); the stops a call's trades trigger
+enter matching within that call, so their events are journaled in the same
+record as the trade that triggered them: a replay applies them as they were,
+and a stop triggers exactly once.
 """
 
 from __future__ import annotations
@@ -26,8 +34,8 @@ from actors.config import ServiceConfig, shard_for
 from actors.faults import crash_point
 from actors.journaled import JournaledState
 from actors.messages import (
-    BookCancel, BookDepth, BookOrder, CancelAnswer, MarketSummary, RestingOrder, SubmitAnswer, TradeExecuted,
-    from_rows, to_rows,
+    BOOK_AMEND_FIELDS, BookAmend, BookCancel, BookDepth, BookOrder, CancelAnswer, MarketSummary, RestingOrder,
+    SubmitAnswer, TradeExecuted, from_rows, to_rows,
 )
 from actors.outbox import SettlementOutbox
 from actors.streams import MarketStreams
@@ -78,32 +86,52 @@ class AssetBookActor:
         """Match `BookOrder`s (rows) from one shard, in order, once journaled; answer a `SubmitAnswer`
         row: the ids refused by the fence and the shard's settlements not handed out yet."""
         with self.outbox.call_from(shard, acknowledged):
-            fenced = await self._submit(shard, from_rows(BookOrder, orders), acknowledged)
+            fenced = await self._submit(shard, orders, acknowledged)
             return SubmitAnswer(fenced, self.outbox.hand_out(shard)).to_row()
 
-    async def _submit(self, shard: int, orders: list[BookOrder], acknowledged: dict[str, int]) -> list[int]:
+    async def _submit(self, shard: int, rows: list[list], acknowledged: dict[str, int]) -> list[int]:
         fence = self.fences.get(shard, 0)
         fenced: list[int] = []
         by_asset: dict[str, list] = {}  # asset -> the events of this call
-        for order in orders:
+        moved: dict[str, list] = {}  # asset -> (side, price) of levels amends took orders from
+        new = tuple.__new__
+        for row in rows:
+            if len(row) == BOOK_AMEND_FIELDS:
+                amend = new(BookAmend, row)
+                if amend.amend_id <= fence:
+                    fenced.append(amend.amend_id)
+                    continue
+                fence = amend.amend_id
+                events = self._amend(amend, moved)
+                by_asset.setdefault(amend.asset_id, []).extend(events)
+                continue
+            order = new(BookOrder, row)
             if order.order_id <= fence:
                 fenced.append(order.order_id)
                 continue
             fence = order.order_id
-            result = self.books[order.asset_id].submit(
-                order.order_id, order.owner, order.side, order.quantity, price=order.price,
-                time_in_force=order.time_in_force, post_only=order.post_only, budget=order.budget,
-                timestamp=order.timestamp,
-            )
+            book = self.books[order.asset_id]
+            if order.stop_price is None:
+                result = book.submit(
+                    order.order_id, order.owner, order.side, order.quantity, price=order.price,
+                    time_in_force=order.time_in_force, post_only=order.post_only, budget=order.budget,
+                    timestamp=order.timestamp,
+                )
+            else:
+                result = book.submit_stop(order.order_id, order.owner, order.side, order.stop_kind, order.stop_price,
+                                          order.quantity, price=order.price, time_in_force=order.time_in_force,
+                                          timestamp=order.timestamp)
             if isinstance(result, RejectReason):
                 raise EngineError(f"book refused order {order.order_id} that its shard accepted: {result.value}")
             events = by_asset.get(order.asset_id)
             if events is None:
                 by_asset[order.asset_id] = events = []
             events.extend(result.events)
+            if result.cascade:
+                events.extend(result.cascade)
         self.fences[shard] = fence
         for asset_id, events in by_asset.items():
-            self.streams.record(asset_id, self.books[asset_id], events, self.records + 1)
+            self.streams.record(asset_id, self.books[asset_id], events, self.records + 1, tuple(moved.get(asset_id, ())))
         # The shard's acknowledgements ride along, so that a replay drops what it has made durable.
         await self._journal(OrdersMatched(shard, acknowledged, fence, self._route(by_asset)))
         crash_point(self.config, "book.after_match")
@@ -121,17 +149,27 @@ class AssetBookActor:
         cancelled = []
         for cancel in cancels:
             book = self.books[cancel.asset_id]
-            resting = book.resting(cancel.order_id)
+            resting = book.resting(cancel.order_id)  # None for a waiting stop: no level changes
             event = book.cancel(cancel.order_id, cancel.timestamp)
             if isinstance(event, RejectReason):
                 cancelled.append(False)
                 continue
             cancelled.append(True)
             by_asset.setdefault(cancel.asset_id, []).append(event)
-            self.streams.record(cancel.asset_id, book, [event], self.records + 1, ((resting.side, resting.price),))
+            levels = () if resting is None else ((resting.side, resting.price),)
+            self.streams.record(cancel.asset_id, book, [event], self.records + 1, levels)
         if by_asset:
             await self._journal(OrdersCancelled(shard, acknowledged, self._route(by_asset)))
         return cancelled
+
+    def _amend(self, amend: BookAmend, moved: dict[str, list]) -> list:
+        """Carry out one amend on its book; note the level the order leaves (for the streams)."""
+        book = self.books[amend.asset_id]
+        resting = book.resting(amend.order_id)
+        if resting is not None:
+            moved.setdefault(amend.asset_id, []).append((resting.side, resting.price))
+        return book.amend(amend.amend_id, amend.order_id, amend.owner, amend.reduced_by, amend.price,
+                          post_only=amend.post_only, timestamp=amend.timestamp)
 
     async def reconcile(self, shard: int, fence: int, applied: dict[str, int]) -> list[list]:
         """Fence a recovering shard's orders and return the settlements it has not applied (rows)."""
@@ -182,6 +220,15 @@ class AssetBookActor:
     async def open_orders(self) -> dict[str, list[RestingOrder]]:
         """Return every resting order per asset, in priority."""
         return {asset_id: resting_orders(book) for asset_id, book in self.books.items()}
+
+    async def waiting_stops(self) -> dict[str, list[RestingOrder]]:
+        """Return every waiting stop per asset (its limit price, None for a stop market; its quantity)."""
+        return {asset_id: waiting_stops(book) for asset_id, book in self.books.items()}
+
+    async def last_price(self, asset_id: str) -> int | None:
+        """The asset's last trade price in ticks (None: no trade yet, or no such asset)."""
+        book = self.books.get(asset_id)
+        return None if book is None else book.last_price
 
     async def drained(self) -> bool:
         """Answer once every settlement made so far has been acknowledged by its shard."""
@@ -268,7 +315,7 @@ class AssetBookActor:
         """Figures for /metrics, gathered once per scrape: journal, memory, resting orders, outbox."""
         figures = self.store.metrics(f"book-{self.index}")
         figures["open_orders"] = {asset_id: book.open_order_count() for asset_id, book in self.books.items()}
-        figures["waiting_stops"] = {asset_id: 0 for asset_id in self.books}  # no stop orders yet
+        figures["waiting_stops"] = {asset_id: len(book.stops) for asset_id, book in self.books.items()}
         figures["queues"] = {"settlements_unacknowledged": sum(map(len, self.outbox.pending.values()))}
         return figures
 
@@ -276,3 +323,8 @@ class AssetBookActor:
 def resting_orders(book: OrderBook) -> list[RestingOrder]:
     """Every order resting on a book, bids then asks, each side in priority."""
     return [order for side in ("buy", "sell") for order in book.orders_in_priority(side)]
+
+
+def waiting_stops(book: OrderBook) -> list[RestingOrder]:
+    """Every stop waiting in a book, in trigger order, as `RestingOrder`s of its limit price and quantity."""
+    return [RestingOrder(entry[0], entry[1], entry[2], entry[5], entry[6]) for entry in book.stops.in_priority()]

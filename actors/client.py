@@ -24,7 +24,7 @@ from typing import Any
 from actors.coalescing import CoalescingQueue
 from actors.config import ServiceConfig, book_actor_for, check_layout, shard_for
 from actors.messages import (
-    AdjustBalance, Balance, BalanceOutcome, BookDepth, CancelOrder, Candle, MarketPoll, MarketSummary,
+    AdjustBalance, AmendOrder, Balance, BalanceOutcome, BookDepth, CancelOrder, Candle, MarketPoll, MarketSummary,
     OrderOutcome, OrderPoll, OrderView, Page, PlaceOrder, RestingOrder, TradeExecuted, Transaction, from_rows,
     to_rows,
 )
@@ -73,6 +73,8 @@ class ServiceClient:
                               for name, shard in zip(self.shard_names, self.shards)]
         self._cancel_queues = [CoalescingQueue(partial(self._outcomes, name, shard.cancel_orders, "cancel_orders"))
                                for name, shard in zip(self.shard_names, self.shards)]
+        self._amend_queues = [CoalescingQueue(partial(self._outcomes, name, shard.amend_orders, "amend_orders"))
+                              for name, shard in zip(self.shard_names, self.shards)]
 
     async def wait_ready(self) -> None:
         """Wait until every actor has recovered (books, then shards, then the registry)."""
@@ -133,6 +135,20 @@ class ServiceClient:
 
     async def cancel_order(self, request: CancelOrder) -> OrderOutcome:
         return await self._cancel_queues[shard_for(request.username, self.config.shard_count)].submit(request)
+
+    async def amend_order(self, request: AmendOrder) -> OrderOutcome:
+        """Amend an open order (see actors/shard_changes.py), batched with concurrent ones."""
+        return await self._amend_queues[shard_for(request.username, self.config.shard_count)].submit(request)
+
+    async def cancel_all(self, username: str, asset_id: str | None) -> list[OrderView]:
+        """Cancel every open order and waiting stop of a user (of one asset); return those cancelled."""
+        index = shard_for(username, self.config.shard_count)
+        return await self._timed(self.shard_names[index], "cancel_all",
+                                 partial(self.shards[index].cancel_all.remote, username, asset_id))
+
+    async def last_price(self, asset_id: str) -> int | None:
+        """The asset's last trade price in ticks, from its book (None: no trade yet)."""
+        return await self._ask_book(asset_id, "last_price", asset_id)
 
     async def get_order(self, username: str, order_id: int) -> OrderView | None:
         return await self._ask_shard(username, "get_order", username, order_id)
@@ -220,7 +236,11 @@ class ServiceClient:
         for part in await asyncio.gather(*(self._ask(name, book, "open_orders")
                                            for name, book in zip(self.book_names, self.books))):
             book_orders.update(part)
-        return combine_audits(shard_reports, book_orders)
+        book_stops: dict[str, list] = {}
+        for part in await asyncio.gather(*(self._ask(name, book, "waiting_stops")
+                                           for name, book in zip(self.book_names, self.books))):
+            book_stops.update(part)
+        return combine_audits(shard_reports, book_orders, book_stops)
 
     # ---- timing --------------------------------------------------------
 
@@ -244,8 +264,9 @@ class ServiceClient:
         return OrderOutcome.from_rows(await self._timed(actor, name, partial(method.remote, to_rows(requests))))
 
 
-def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[RestingOrder]]) -> dict:
-    """Join the shards' audits with the books' open orders into one verdict."""
+def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[RestingOrder]],
+                   book_stops: dict[str, list[RestingOrder]] | None = None) -> dict:
+    """Join the shards' audits with the books' open orders and waiting stops into one verdict."""
     problems = [problem for report in shard_reports for problem in report["problems"]]
     totals: dict[str, int] = {}
     net: dict[str, int] = {}
@@ -259,8 +280,20 @@ def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[Restin
             problems.append(f"{asset_id}: balances add up to {totals.get(asset_id, 0)}, "
                             f"deposits minus withdrawals to {net.get(asset_id, 0)}")
     shard_open: dict[int, OpenOrder] = {order.order_id: order for report in shard_reports
-                                        for order in report["open_orders"]}
+                                        for order in report["open_orders"] if not order.waiting}
+    shard_waiting: dict[int, OpenOrder] = {order.order_id: order for report in shard_reports
+                                           for order in report["open_orders"] if order.waiting}
     book_open = {order.order_id: order for orders in book_orders.values() for order in orders}
+    stops = {order.order_id: order for orders in (book_stops or {}).values() for order in orders}
+    for order_id, order in shard_waiting.items():
+        stop = stops.get(order_id)
+        if stop is None:
+            problems.append(f"waiting stop {order_id} is not waiting in its book")
+        elif stop.remaining != order.remaining_quantity or stop.price != order.price:
+            problems.append(f"stop {order_id} waits with {stop.remaining} at {stop.price}, "
+                            f"its owner sees {order.remaining_quantity} at {order.price}")
+    for order_id in stops.keys() - shard_waiting.keys():
+        problems.append(f"book holds stop {order_id} that no shard has waiting")
     for order_id, order in shard_open.items():
         resting = book_open.get(order_id)
         if resting is None:
@@ -270,8 +303,11 @@ def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[Restin
                             f"its owner sees {order.remaining_quantity} at {order.price}")
     for order_id in book_open.keys() - shard_open.keys():
         problems.append(f"book holds order {order_id} that no shard has open")
-    return {"problems": problems, "totals": totals, "net_deposits": net,
-            "open_orders": len(shard_open), "resting_orders": len(book_open)}
+    report = {"problems": problems, "totals": totals, "net_deposits": net,
+              "open_orders": len(shard_open), "resting_orders": len(book_open)}
+    if shard_waiting or stops:
+        report["waiting_stops"] = len(stops)
+    return report
 
 
 async def _idempotent(method, *args):

@@ -33,7 +33,7 @@ from engine.book_level import LevelRow, RestingOrder
 from engine.queries import Page
 
 __all__ = [
-    "to_rows", "from_rows", "PlaceOrder", "CancelOrder", "AdjustBalance", "OrderOutcome", "BalanceOutcome",
+    "to_rows", "from_rows", "PlaceOrder", "CancelOrder", "AmendOrder", "AdjustBalance", "BookAmend", "OrderOutcome", "BalanceOutcome",
     "BookOrder", "BookCancel", "SettlementBatch", "SubmitAnswer", "CancelAnswer", "MarketSummary",
     "BookDepth", "LevelChange", "StreamTrade", "BookChange", "MarketPoll", "OrderPoll", "StreamEntry", "Candle",
     "OrderView", "Balance", "Transaction", "Page", "LevelRow", "RestingOrder", "TradeExecuted",
@@ -67,11 +67,22 @@ class PlaceOrder(NamedTuple):
     price: int | None
     client_order_id: str | None
     description: str | None
+    stop_price: int | None = None  # with stop_kind: a stop order (ticks)
+    stop_kind: str | None = None
 
 
 class CancelOrder(NamedTuple):
     username: str
     order_id: int
+
+
+class AmendOrder(NamedTuple):
+    """Change an open order: a new total `quantity` (lots) and/or limit `price` (ticks); None: unchanged."""
+
+    username: str
+    order_id: int
+    quantity: int | None
+    price: int | None
 
 
 class AdjustBalance(NamedTuple):
@@ -134,7 +145,8 @@ class BalanceOutcome(NamedTuple):
 # ---- account shard -> book -------------------------------------------------
 
 class BookOrder(NamedTuple):
-    """An order whose funds are held, for matching. `budget`: a market buy's held money units."""
+    """An order whose funds are held, for matching. `budget`: a market buy's held money units;
+    `stop_price` and `stop_kind`: a stop order, to wait for its trigger."""
 
     order_id: int
     owner: str
@@ -146,6 +158,27 @@ class BookOrder(NamedTuple):
     post_only: bool
     budget: int | None
     timestamp: int
+    stop_price: int | None
+    stop_kind: str | None
+
+
+class BookAmend(NamedTuple):
+    """An amend, held and journaled by its shard, for the book: `reduced_by` lots fewer, and a new
+    `price` (None: unchanged). It travels in the same `submit` calls as the shard's orders, in
+    order, and `amend_id` is one of the shard's order ids, so the book's fence covers it too.
+    Its row is shorter than a `BookOrder`'s, which tells them apart."""
+
+    amend_id: int
+    order_id: int
+    owner: str
+    asset_id: str
+    reduced_by: int
+    price: int | None
+    post_only: bool
+    timestamp: int
+
+
+BOOK_AMEND_FIELDS = len(BookAmend._fields)
 
 
 class BookCancel(NamedTuple):

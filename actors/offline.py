@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
-from actors.book_actor import AssetBookActor, resting_orders
+from actors.book_actor import AssetBookActor, resting_orders, waiting_stops
 from actors.client import combine_audits
 from actors.config import ServiceConfig, recorded_layout
 from actors.records import BOOK_RECORDS, REGISTRY_RECORDS, SHARD_RECORDS, UserCreated, event_times
@@ -38,6 +38,7 @@ class OfflineService:
     books: list[AssetBookActor]
     recovered_settlements: int = 0
     aborted_orders: list[int] = field(default_factory=list)
+    aborted_amends: list[int] = field(default_factory=list)
 
     def close(self) -> None:
         for actor in (self.registry, *self.shards, *self.books):
@@ -69,6 +70,8 @@ def rebuild(data_dir: Path) -> OfflineService:
         for order in accounts.pending_orders():
             accounts.abort_order(order.order_id, order.created_at)
             service.aborted_orders.append(order.order_id)
+        for amend in accounts.abort_amends(0):  # amends that never reached their book
+            service.aborted_amends.append(amend.amend_id)
     return service
 
 
@@ -79,7 +82,9 @@ def verify(data_dir: Path) -> dict:
         specs = service.registry.assets
         book_orders = {asset_id: resting_orders(book)
                        for actor in service.books for asset_id, book in actor.books.items()}
-        report = combine_audits([audit(shard.accounts) for shard in service.shards], book_orders)
+        book_stops = {asset_id: waiting_stops(book)
+                      for actor in service.books for asset_id, book in actor.books.items()}
+        report = combine_audits([audit(shard.accounts) for shard in service.shards], book_orders, book_stops)
         history = [check_history(shard) for shard in service.shards]
         report["problems"].extend(problem for entry in history for problem in entry.pop("problems"))
 
@@ -103,6 +108,7 @@ def verify(data_dir: Path) -> dict:
                           for asset_id, value in sorted(report["net_deposits"].items())},
             recovered_settlements=service.recovered_settlements,
             aborted_orders=service.aborted_orders,
+            aborted_amends=service.aborted_amends,
             history=history,
         )
         return report

@@ -23,7 +23,12 @@ from typing import Any, NamedTuple
 from engine import decode_event, encode_event
 from engine.events import SettlementApplied
 
-VERSION = 2
+VERSION = 3
+# Version 3 added stop orders and amends: `OrderAccepted` gained `stop_price` and `stop_kind`
+# (defaults None), and new kinds of events (`StopAccepted`, `StopTriggered`, `OrderAmended`,
+# `AmendRefused` in a book's records; `AmendRequested`, `AmendAborted` in a shard's). A version 2
+# record is read as it is: its events decode with those defaults.
+READABLE = (2, 3)
 
 
 class RecordVersionError(ValueError):
@@ -87,7 +92,7 @@ class RecordCodec:
         version, kind, *fields = raw
         if type(version) is str:
             return self._upcast_v1(raw)
-        if version != VERSION:
+        if version not in READABLE:
             raise RecordVersionError(f"record version {version!r}; this code reads up to {VERSION}")
         return self._kinds[kind](*fields)
 
@@ -141,7 +146,7 @@ class ShardRecordCodec:
         version, *event = raw
         if type(version) is str:
             return decode_event(raw)
-        if version != VERSION:
+        if version not in READABLE:
             raise RecordVersionError(f"record version {version!r}; this code reads up to {VERSION}")
         return decode_event(event)
 

@@ -43,10 +43,11 @@ from actors.messages import (
 )
 from actors.records import SHARD_RECORDS
 from actors.retry import call_with_retry
+from actors.shard_changes import ShardChanges, decided as _decided, now_micros
 from actors.streams import OrderStreams
 from engine import (
-    Accounts, AssetSpec, CloseReason, OrderAccepted, OrderRecord, OrderType, RejectReason, TradeExecuted,
-    decode_event,
+    Accounts, AssetSpec, CloseReason, OrderAccepted, OrderRecord, OrderType, RejectReason,
+    TradeExecuted, decode_event,
 )
 from engine.orders import ORDER_TYPES, TIMES_IN_FORCE
 from engine.queries import audit, order_matches, user_open_orders
@@ -57,19 +58,11 @@ log = logging.getLogger(__name__)
 _new = tuple.__new__
 
 
-def now_micros() -> int:
-    return time.time_ns() // 1000
-
-
-def _decided(order: OrderRecord) -> bool:
-    return order.status.value != "pending"
-
-
 def _closed(order: OrderRecord) -> bool:
     return not order.is_open
 
 
-class AccountShardActor:
+class AccountShardActor(ShardChanges):
     """Balances, holds, orders and transactions of the accounts of one shard."""
 
     def __init__(self, config: ServiceConfig, index: int, replay_until: int | None = None,
@@ -85,6 +78,7 @@ class AccountShardActor:
         self._ready: asyncio.Task | None = None
         self._early: dict[str, dict[int, list]] = {}  # settlements that came before their turn
         self._background: set[asyncio.Task] = set()
+        self._amend_waiters: dict[int, asyncio.Future] = {}  # amend id -> its book's verdict (a reason or None)
         # Closed orders and fills whose history is not durable yet: reads still need them.
         self._closing: dict[int, OrderRecord] = {}
         self._unsaved: dict[str, Transaction] = {}
@@ -160,7 +154,8 @@ class AccountShardActor:
             order_id = make_order_id(self.next_sequence, self.index)
             outcome = self.accounts.place_order(
                 order_id, request.username, request.asset_id, kind, tif, bool(request.post_only),
-                request.quantity, request.price, request.client_order_id, request.description, timestamp)
+                request.quantity, request.price, request.client_order_id, request.description, timestamp,
+                request.stop_price, request.stop_kind)
             if isinstance(outcome, RejectReason):
                 results[position] = OrderOutcome.rejected(outcome.value)
                 continue
@@ -172,7 +167,7 @@ class AccountShardActor:
             book = book_actor_for(request.asset_id, self.config.book_actor_count)
             outgoing.setdefault(book, []).append(_new(BookOrder, (  # BookOrder(...) at half the cost
                 order_id, request.username, request.asset_id, kind.side.value, request.quantity, request.price,
-                tif.value, bool(request.post_only), budget, timestamp)))
+                tif.value, bool(request.post_only), budget, timestamp, request.stop_price, request.stop_kind)))
         if not accepted:
             return OrderOutcome.to_rows(results)
         decided = [self._wait(order_id, _decided) for _, order_id in accepted]
@@ -205,6 +200,17 @@ class AccountShardActor:
                 results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_FOUND.value)
             else:
                 results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, closed)
+        await self._cancel_at_books(targets, timestamp)
+        for position, order in targets:
+            if order.reason is CloseReason.USER_CANCELLED:
+                results[position] = OrderOutcome.placed(order.view())
+            else:
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view())
+        return OrderOutcome.to_rows(results)
+
+    async def _cancel_at_books(self, targets: list[tuple[int, OrderRecord]], timestamp: int) -> None:
+        """Cancel orders at their books, one call per book, and wait until each has closed
+        (by the cancel, or by a fill that came first)."""
         # An order still waiting for its book's verdict is cancelled once it has one.
         await asyncio.gather(*(self._wait(order.order_id, _decided) for _, order in targets))
         by_book: dict[int, list[BookCancel]] = {}
@@ -220,12 +226,6 @@ class AccountShardActor:
             self._apply_handed_out(CancelAnswer.from_row(answer))
         # Whether our cancel or a fill closed it, the book's word arrives as a settlement.
         await asyncio.gather(*(self._wait(order.order_id, _closed) for _, order in targets))
-        for position, order in targets:
-            if order.reason is CloseReason.USER_CANCELLED:
-                results[position] = OrderOutcome.placed(order.view())
-            else:
-                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view())
-        return OrderOutcome.to_rows(results)
 
     async def apply_settlements(self, book_index: int, rows: list[list]) -> dict[str, int]:
         """Apply numbered settlements (`SettlementBatch` rows) in order; answer the applied sequence
@@ -406,6 +406,8 @@ class AccountShardActor:
                 touched.add(event.maker_order_id)
             else:
                 touched.add(event.order_id)
+                if self._amend_waiters and hasattr(event, "amend_id"):
+                    self._amend_verdict(event)
 
     async def _mark_durable(self, durable, applied: dict[str, int], closed: list[OrderRecord],
                             transactions: list[Transaction]) -> None:
@@ -468,7 +470,12 @@ class AccountShardActor:
             aborted.extend(self.accounts.abort_order(order.order_id, timestamp))
         if aborted:
             log.warning("shard %d failed %d orders that never reached a book", self.index, len(aborted))
-            await self._journal(aborted)
+        # The fence now covers every amend this shard journaled: one without a verdict never will have one.
+        amends = self.accounts.abort_amends(timestamp)
+        if amends:
+            log.warning("shard %d gave back the holds of %d amends that never reached a book", self.index, len(amends))
+        if aborted or amends:
+            await self._journal(aborted + amends)
 
     def _load_state(self, state: dict) -> None:
         self.accounts = Accounts.from_state(state)

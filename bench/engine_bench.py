@@ -1,6 +1,7 @@
 """Engine benchmark: our order book against the published Python peers, on one stream.
 
     .venv/bin/python bench/engine_bench.py [--count 1000000] [--seed 42] [--repeats 3] [--skip-peers]
+        [--no-stops] [--baseline REV]
 
 Run from the repository root. The peers live in their own virtual
 environments, never in the project's: create them once with
@@ -19,7 +20,12 @@ What it does:
    same stream that must trade exactly what lightmatchingengine (which has no
    notion of users) trades, which shows the two peers agree wherever their
    rules agree.
-4. Prints one table (median messages/s over the repeats, trades, traded
+4. Unless `--no-stops`, runs our book on the same stream with 5% stops and 5%
+   amends mixed in (`bench/engine_stops.py`), in the same rounds, and reports
+   its messages/s beside the plain stream's. With `--baseline REV`, each round
+   also runs the plain stream through REV's `engine/` and through this tree's,
+   each in a fresh subprocess, in alternating order: the paired before/after.
+5. Prints one table (median messages/s over the repeats, trades, traded
    quantity, p50/p99 latency per message, ratios), the volumes side by side
    with the reason for every difference, the final best bid/ask of each
    engine, and the conditions (CPU, cores, Python versions, stream size, seed
@@ -55,9 +61,10 @@ if ROOT not in sys.path:
 sys.path.insert(0, PEERS_DIR)
 
 import common  # noqa: E402  (bench/peers/common.py)
+import engine_stops  # noqa: E402  (bench/engine_stops.py)
 
 from bench.machine import cpu_model  # noqa: E402
-from bench.stream import generate, mix  # noqa: E402
+from bench.stream import generate, generate_with_stops, mix  # noqa: E402
 
 TARGET_RATIO = 1.5
 OURS = "ours"
@@ -352,6 +359,35 @@ def print_report(args, stream_mix: dict, results: dict[str, dict], extra: dict[s
     return {"verdict": verdict, "fastest_peer": fastest["engine"] if fastest else None}
 
 
+def print_stops_and_baseline(stops: dict | None, plain: dict | None, paired: dict[str, dict],
+                             stop_stream: list | None) -> None:
+    """The stream with stops and amends beside the plain one, and the paired before/after runs."""
+    if stops is not None:
+        print()
+        print("Stops and amends (our book, same rounds):")
+        stop_mix = mix(stop_stream)
+        print(f"  stream: {len(stop_stream):,} messages, mix {stop_mix}")
+        for r in (plain, stops):
+            if r is not None:
+                spread = ", ".join(fmt_rate(x) for x in r.get("messages_per_s_all", [r["messages_per_s"]]))
+                print(f"  {r['engine']:<32}{fmt_rate(r['messages_per_s']):>12} msg/s (median; runs {spread})"
+                      f"  p50 {r['p50_us']:.2f} us  p99 {r['p99_us']:.2f} us  trades {r['trades']:,}")
+        print(f"  stops triggered {stops['stops_triggered']:,}, still waiting {stops['waiting_stops']:,}, "
+              f"amends refused {stops['amends_refused']:,} (their order had gone)")
+        if plain is not None:
+            print(f"  with stops / plain: {stops['messages_per_s'] / plain['messages_per_s']:.3f}")
+    if paired:
+        print()
+        print("Plain stream, before and after (each in a fresh subprocess, alternating order per round):")
+        for r in paired.values():
+            spread = ", ".join(fmt_rate(x) for x in r["messages_per_s_all"])
+            print(f"  {r['engine']:<44}{fmt_rate(r['messages_per_s']):>12} msg/s (median; runs {spread})"
+                  f"  trades {r['trades']:,}")
+        before, after = paired.values()
+        print(f"  after / before: {after['messages_per_s'] / before['messages_per_s']:.3f}"
+              f"  (identical trades: {before['trades'] == after['trades']})")
+
+
 # --------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
@@ -365,7 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-stp-check", action="store_true",
                    help="skip the extra matching-engine run with self-trade prevention off")
     p.add_argument("--out", help="also write all figures as JSON to this file (e.g. bench/results/engine.json)")
+    p.add_argument("--no-stops", action="store_true", help="skip the stream with 5%% stops and 5%% amends")
+    p.add_argument("--baseline", metavar="REV",
+                   help="also run the plain stream through REV's engine/ and this tree's, paired, in subprocesses")
+    p.add_argument("--json-line", action="store_true", help=argparse.SUPPRESS)  # one plain run, as JSON
     args = p.parse_args(argv)
+    if args.json_line:
+        common.emit(run_ours(generate(args.count, args.seed, args.users)))
+        return 0
 
     load = [os.getloadavg()[0]]
     t = time.perf_counter()
@@ -393,7 +436,24 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict]] = {OURS: []}
     runs.update({name: [] for name in peers})
     ours_failed = False
+    stop_stream = None if args.no_stops else generate_with_stops(args.count, args.seed, args.users)
+    paired: dict[str, list[dict]] = {}
+    baseline_dir = None
+    if args.baseline:
+        baseline_dir = engine_stops.extract_engine(args.baseline)
+        paired = {f"plain, engine of {args.baseline} (subprocess)": [], "plain, this tree (subprocess)": []}
     for rnd in range(1, args.repeats + 1):
+        if stop_stream is not None:
+            r = engine_stops.run_ours_with_stops(stop_stream)
+            runs.setdefault(engine_stops.STOPS, []).append(r)
+            print(f"[round {rnd}] {engine_stops.STOPS}: {fmt_rate(r['messages_per_s'])} msg/s", flush=True)
+        if baseline_dir is not None:
+            engines = [(name, directory) for name, directory in zip(paired, (baseline_dir, None))]
+            for name, directory in engines if rnd % 2 else engines[::-1]:
+                r = engine_stops.run_plain_in_subprocess(directory, args.count, args.seed, args.users)
+                r["engine"] = name
+                paired[name].append(r)
+                print(f"[round {rnd}] {name}: {fmt_rate(r['messages_per_s'])} msg/s", flush=True)
         if not ours_failed:
             try:
                 r = run_ours(stream)
@@ -418,9 +478,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[check] {name}: {fmt_rate(r['messages_per_s'])} msg/s", flush=True)
         extra[name] = r
 
+    stops_result = summarize(runs.pop(engine_stops.STOPS)) if engine_stops.STOPS in runs else None
     results = {name: summarize(rs) for name, rs in runs.items() if rs}
+    paired_results = {name: summarize(rs) for name, rs in paired.items()}
     load.append(os.getloadavg()[0])
     verdict = print_report(args, stream_mix, results, extra, skipped, versions, load)
+    print_stops_and_baseline(stops_result, results.get(OURS), paired_results, stop_stream)
 
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -430,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                 "mix": stream_mix, "cpu": cpu_model(), "cores": os.cpu_count(), "load_avg_1min": load,
                 "python": {"ours": platform.python_version(), **versions},
                 "results": results, "checks": extra, "skipped": skipped,
-                "runs": runs, **verdict,
+                "runs": runs, "with_stops": stops_result, "paired_baseline": paired_results, **verdict,
             }, f, indent=2)
         print(f"\nwritten: {args.out}")
     return 2 if ours_failed else 0

@@ -111,9 +111,68 @@ def generate(count: int, seed: int = 42, users: int = 1000) -> list[tuple]:
 
 
 def mix(stream: list[tuple]) -> dict[str, int]:
-    """Counts of each message kind: {"L": .., "M": .., "C": ..}."""
+    """Counts of each message kind: {"L": .., "M": .., "C": ..} (and "S", "A" when there are any)."""
     counts = Counter(msg[0] for msg in stream)
-    return {kind: counts.get(kind, 0) for kind in ("L", "M", "C")}
+    return {kind: counts.get(kind, 0) for kind in ("L", "M", "C", "S", "A") if kind in "LMC" or counts.get(kind)}
+
+
+STOP_ID_BASE = 10**12  # stops take ids of their own, apart from the plain stream's 1, 2, 3, ...
+STOP_DISTANCE = 12  # stops wait at most this many ticks from the last limit price
+AMEND_RECENT_RATE = 1 / 30  # amends pick one of the newest limits: exponential, mean 30 back
+
+
+def generate_with_stops(count: int, seed: int = 42, users: int = 1000, stop_share: float = 0.05,
+                        amend_share: float = 0.05) -> list[tuple]:
+    """The plain stream of `generate` with stops and amends mixed in, `count` messages in all:
+
+        ("S", order_id, user, side, stop_kind, stop_price, price, quantity)  a stop; price None:
+                                                                            a stop market sell (ioc)
+        ("A", order_id, owner, reduced_by, price)                           an amend of an earlier
+                                                                            limit; price None: fewer lots only
+
+    A stop waits 1..STOP_DISTANCE ticks from the last limit price in the direction that does not
+    trigger it yet (a stop-loss sell below, a take-profit sell above, ...), so the drift and the
+    crossing limits trigger many of them, some in cascades. An amend aims at one of the newest
+    limits (it may have filled or been cancelled: the book then refuses it): half move it by a
+    few ticks, half take a few lots off. Deterministic in its arguments."""
+    plain = generate(count - int(count * (stop_share + amend_share)), seed, users)
+    rng = random.Random(seed + 1)
+    rand, randint, expo = rng.random, rng.randint, rng.expovariate
+    out: list[tuple] = []
+    limits: list[tuple] = []  # the limits so far: (order_id, user, price)
+    last_price = MID
+    next_stop = STOP_ID_BASE
+    extra_share = stop_share + amend_share
+    stop_below = stop_share / extra_share if extra_share else 1.0
+    plain_iter = iter(plain)
+    for message in plain_iter:
+        while len(out) < count and rand() < extra_share:
+            if rand() < stop_below:
+                side = BUY if rand() < 0.5 else SELL
+                kind = "stop_loss" if rand() < 0.5 else "take_profit"
+                falls = (side == SELL) == (kind == "stop_loss")  # triggers on a falling price
+                distance = randint(1, STOP_DISTANCE)
+                stop_price = last_price - distance if falls else last_price + distance
+                price = None if side == SELL and rand() < 0.3 else (
+                    stop_price + randint(0, 3) if side == BUY else stop_price - randint(0, 3))
+                next_stop += 1
+                out.append(("S", next_stop, randint(1, users), side, kind, stop_price, price, randint(1, 100)))
+            elif limits:
+                back = int(expo(AMEND_RECENT_RATE))
+                order_id, user, price = limits[-1 - back] if back < len(limits) else limits[0]
+                if rand() < 0.5:
+                    out.append(("A", order_id, user, 0, price + randint(1, 3) * (1 if rand() < 0.5 else -1)))
+                else:
+                    out.append(("A", order_id, user, randint(1, 10), None))
+        out.append(message)
+        if message[0] == "L":
+            limits.append((message[1], message[2], message[4]))
+            last_price = message[4]
+            if len(limits) > 4096:
+                del limits[:2048]
+        if len(out) >= count:
+            break
+    return out[:count]
 
 
 if __name__ == "__main__":  # quick look: python bench/stream.py [count] [seed]

@@ -9,12 +9,13 @@ from engine.book import BUY, SELL, OrderBook, SubmitResult
 from engine.digest import state_digest
 from engine.errors import BookIntegrityError, EngineError, Rejected, RejectReason
 from engine.events import (
-    AssetListed, FundsDeposited, FundsHeld, FundsWithdrawn, OrderAborted, OrderAccepted,
-    OrderClosed, OrderRested, SettlementApplied, TradeExecuted, decode_event, encode_event,
+    AmendAborted, AmendRefused, AmendRequested, AssetListed, FundsDeposited, FundsHeld, FundsWithdrawn,
+    OrderAborted, OrderAccepted, OrderAmended, OrderClosed, OrderRested, SettlementApplied, StopAccepted,
+    StopTriggered, TradeExecuted, decode_event, encode_event,
 )
 from engine.numbers import USD, AssetSpec, format_money, parse_money
 from engine.orders import (
-    CloseReason, OrderRecord, OrderStatus, OrderType, OrderView, Side, TimeInForce, check_order_shape,
+    CloseReason, OrderRecord, OrderStatus, OrderType, OrderView, Side, StopKind, TimeInForce, check_order_shape,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "OrderClosed", "OrderRested", "SettlementApplied", "TradeExecuted", "decode_event",
     "encode_event", "USD", "AssetSpec", "format_money", "parse_money", "CloseReason",
     "OrderRecord", "OrderStatus", "OrderType", "OrderView", "Side", "TimeInForce", "check_order_shape",
+    "AmendAborted", "AmendRefused", "AmendRequested", "OrderAmended", "StopAccepted", "StopTriggered", "StopKind",
 ]

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from engine.account_amends import AccountAmends
 from engine.errors import EngineError, RejectReason
 from engine.events import (
-    AssetListed, FundsDeposited, FundsHeld, FundsWithdrawn, OrderAborted, OrderAccepted,
-    OrderClosed, OrderRested, SettlementApplied, TradeExecuted,
+    AmendAborted, AmendRefused, AmendRequested, AssetListed, FundsDeposited, FundsHeld, FundsWithdrawn,
+    OrderAborted, OrderAccepted, OrderAmended, OrderClosed, OrderRested, SettlementApplied, StopAccepted,
+    StopTriggered, TradeExecuted,
 )
 from engine.numbers import USD, AssetSpec
 from engine.orders import (
@@ -57,8 +59,8 @@ class Transaction(NamedTuple):
     timestamp: int
 
 
-class Accounts:
-    """Balances, holds and open orders of a set of accounts."""
+class Accounts(AccountAmends):
+    """Balances, holds and open orders (waiting stops among them) of a set of accounts."""
 
     def __init__(self) -> None:
         self.assets: dict[str, AssetSpec] = {}
@@ -71,6 +73,7 @@ class Accounts:
         self.settlement_sequences: dict[str, int] = {}
         # asset_id -> deposits minus withdrawals, the total every balance must add up to
         self.net_deposits: dict[str, int] = {}
+        self.amends: dict[int, AmendRequested] = {}  # order id -> its amend on the way to the book
         # History made since the owner last took it (see `take_history`).
         self.closed_orders: list[OrderRecord] = []
         self.new_transactions: list[Transaction] = []
@@ -103,8 +106,10 @@ class Accounts:
         self, order_id: int, username: str, asset_id: str, order_type: OrderType,
         time_in_force: TimeInForce, post_only: bool, quantity: int, price: int | None,
         client_order_id: str | None, description: str | None, timestamp: int,
+        stop_price: int | None = None, stop_kind: str | None = None,
     ) -> list | RejectReason:
-        """Record a new order and hold the funds it needs; it awaits its book."""
+        """Record a new order (a stop order too: it holds what the same order without a stop
+        would) and hold the funds it needs; it awaits its book."""
         spec = self.assets.get(asset_id)
         if spec is None:
             return RejectReason.UNKNOWN_ASSET
@@ -114,10 +119,11 @@ class Accounts:
             return RejectReason.DUPLICATE_CLIENT_ORDER_ID
         if quantity <= 0:
             return RejectReason.INVALID_QUANTITY
-        misshapen = check_order_shape(order_type, time_in_force, post_only, price is not None)
+        misshapen = check_order_shape(order_type, time_in_force, post_only, price is not None,
+                                      stop_price is not None, stop_kind)
         if misshapen is not None:
             return misshapen.reason
-        if price is not None and price <= 0:
+        if (price is not None and price <= 0) or (stop_price is not None and stop_price <= 0):
             return RejectReason.INVALID_PRICE
 
         if order_type.side == Side.SELL:
@@ -131,7 +137,8 @@ class Accounts:
             return RejectReason.INSUFFICIENT_BALANCE
         return self._emit([
             OrderAccepted(order_id, username, asset_id, order_type.value, time_in_force.value,
-                          post_only, quantity, price, client_order_id, description, timestamp),
+                          post_only, quantity, price, client_order_id, description, timestamp,
+                          stop_price, stop_kind),
             FundsHeld(order_id, username, held_asset, amount),
         ])
 
@@ -175,8 +182,10 @@ class Accounts:
         return None if order_id is None else self.orders[order_id]
 
     def pending_orders(self) -> list[OrderRecord]:
-        """Return orders that were accepted but have no word from their book yet."""
-        return [order for order in self.orders.values() if order.status == OrderStatus.PENDING]
+        """Return orders that were accepted but have no word from their book yet (a waiting
+        stop has had its book's word)."""
+        return [order for order in self.orders.values()
+                if order.status == OrderStatus.PENDING and not order.stop_waiting and order.triggered_at is None]
 
     def take_history(self) -> tuple[list[OrderRecord], list[Transaction]]:
         """Hand over the orders closed and the transactions made since the last call."""
@@ -196,6 +205,7 @@ class Accounts:
             "last_order_id": self.last_order_id,
             "settlement_sequences": dict(sorted(self.settlement_sequences.items())),
             "net_deposits": dict(sorted(self.net_deposits.items())),
+            "amends": [list(amend) for amend in self.amends.values()],
         }
 
     @classmethod
@@ -223,6 +233,7 @@ class Accounts:
                 accounts.new_transactions.extend(Transaction(*item) for item in items)
         accounts.settlement_sequences = dict(state["settlement_sequences"])
         accounts.net_deposits = dict(state["net_deposits"])
+        accounts.amends = {amend[0]: AmendRequested(*amend) for amend in state.get("amends", ())}
         return accounts
 
     # ---- the one mutation path ----------------------------------------
@@ -249,6 +260,10 @@ class Accounts:
         elif kind is AssetListed:
             self.assets[event.asset_id] = AssetSpec.create(event.asset_id, event.tick_size,
                                                           event.lot_size, event.name)
+        elif kind is AmendRequested:
+            self._apply_amend_requested(event)
+        elif kind is AmendAborted:
+            self._end_amend(event.order_id, event.amend_id)
         else:
             raise EngineError(f"not an accounts event: {event!r}")
 
@@ -261,7 +276,7 @@ class Accounts:
         order = OrderRecord(
             event.order_id, event.username, event.asset_id, ORDER_TYPES[event.order_type],
             TIMES_IN_FORCE[event.time_in_force], event.post_only, event.quantity, event.price,
-            event.client_order_id, event.description, event.timestamp,
+            event.client_order_id, event.description, event.timestamp, event.stop_price, event.stop_kind,
         )
         self._add_open(order)
         self.last_order_id = max(self.last_order_id, order.order_id)
@@ -302,6 +317,19 @@ class Accounts:
                 if order is not None and order.is_open:
                     reason = CloseReason(book_event.reason) if book_event.reason else None
                     self._finish(order, STATUSES[book_event.status], reason, book_event.timestamp)
+            elif kind is StopAccepted:
+                order = orders.get(book_event.order_id)
+                if order is not None:
+                    order.stop_waiting = True
+            elif kind is StopTriggered:
+                order = orders.get(book_event.order_id)
+                if order is not None:
+                    order.stop_waiting = False
+                    order.triggered_at = order.updated_at = book_event.timestamp
+            elif kind is OrderAmended:
+                self._apply_amended(spec, book_event)
+            elif kind is AmendRefused:
+                self._end_amend(book_event.order_id, book_event.amend_id)
             else:
                 raise EngineError(f"not a settlement event: {book_event!r}")
 
@@ -346,6 +374,8 @@ class Accounts:
         order.reason = reason
         order.updated_at = timestamp
         # Closed: it leaves the hot state, for the owner to keep as history.
+        order.stop_waiting = False
+        self.amends.pop(order.order_id, None)  # its extra hold went with the rest
         del self.orders[order.order_id]
         by_user = self.orders_by_user[order.username]
         del by_user[order.order_id]

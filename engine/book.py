@@ -17,19 +17,31 @@ trade. Queries return `RestingOrder` snapshots, never the entries themselves.
 `submit_limit` (good till cancelled) and `submit_market` (immediate or cancel,
 no budget) are the matching hot path: they check what `submit` checks and then
 skip its general branches; everything else goes through `submit`.
+
+Stops (`submit_stop`) wait off the book in `stops` (engine/stops.py). After an
+order's matching, the stops its trades triggered enter matching one after the
+other, each as a new order (`StopTriggered`, then its own events), and those
+that their trades trigger join the end of the queue, until none is left: the
+cascade (`_cascade`) ends inside the command that started it, and its events
+come back in the result's `cascade`. `amend` shrinks an order in place or
+moves it to a new price, where it enters again like a new order.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
-from typing import Any, NamedTuple
+from typing import Any
 
 from engine.book_level import OWNER, PRICE, REMAINING, SIDE, LevelRow, PriceLevel, RestingOrder, can_fill
+from engine.book_stops import _NO_CASCADE, StopsAndAmends, SubmitResult
 from engine.errors import BookIntegrityError, RejectReason
-from engine.events import OrderClosed, OrderRested, TradeExecuted
+from engine.events import (
+    AmendRefused, OrderAmended, OrderClosed, OrderRested, StopAccepted, StopTriggered, TradeExecuted,
+)
 from engine.numbers import AssetSpec
 from engine.orders import CloseReason, OrderStatus, TimeInForce
+from engine.stops import WaitingStops
 
 BUY = "buy"
 SELL = "sell"
@@ -50,21 +62,7 @@ _NOT_OPEN = RejectReason.ORDER_NOT_OPEN
 _new = tuple.__new__
 
 
-class SubmitResult(NamedTuple):
-    """What matching did with one incoming order; `events` ends with its outcome."""
-
-    order_id: int
-    status: str
-    reason: str | None
-    filled_quantity: int
-    events: list
-
-    @property
-    def trades(self) -> list[TradeExecuted]:
-        return self[4][:-1]
-
-
-class OrderBook:
+class OrderBook(StopsAndAmends):
     """Price levels for one asset: bids best-last ascending, asks by negated price."""
 
     def __init__(self, spec: AssetSpec, tape_size: int = DEFAULT_TAPE_SIZE) -> None:
@@ -78,6 +76,9 @@ class OrderBook:
         self.sequence = 0
         self.last_price: int | None = None
         self.tape: deque[TradeExecuted] = deque(maxlen=tape_size)
+        self.stops = WaitingStops()
+        self._waiting = self.stops.entries  # the same dict, one attribute look-up nearer for `_take`
+        self._cascading = False  # inside `_cascade`: triggered stops queue there, not here
 
     # ---- queries -------------------------------------------------------
 
@@ -178,7 +179,7 @@ class OrderBook:
         orders[order_id] = entry
         self.sequence += 1
         rested = _new(OrderRested, (order_id, owner, side, price, quantity, timestamp))
-        return _new(SubmitResult, (order_id, _CONFIRMED, None, 0, [rested]))
+        return _new(SubmitResult, (order_id, _CONFIRMED, None, 0, [rested], _NO_CASCADE))
 
     def submit_market(self, order_id: int, owner: str, side: str, quantity: int,
                       time_in_force: str = _IOC, budget: int | None = None,
@@ -194,11 +195,14 @@ class OrderBook:
         return self._take(order_id, owner, side, quantity, None, _IOC, None, timestamp)
 
     def cancel(self, order_id: int, timestamp: int = 0) -> OrderClosed | RejectReason:
-        """Take a resting order off the book."""
+        """Take a resting order off the book, or a waiting stop off its list."""
         entry = self._orders.get(order_id)
         if entry is None:
-            return _NOT_OPEN
-        self._remove(entry)
+            entry = self.stops.remove(order_id) if self.stops.entries else None
+            if entry is None:
+                return _NOT_OPEN
+        else:
+            self._remove(entry)
         self.sequence += 1
         return _new(OrderClosed, (order_id, entry[OWNER], _CANCELLED, _USER_CANCELLED, timestamp))
 
@@ -228,6 +232,18 @@ class OrderBook:
             entry = self._orders.get(event.order_id)
             if entry is not None:
                 self._remove(entry)
+            else:
+                self.stops.remove(event.order_id)
+        elif kind is StopAccepted:
+            self.stops.add(event.order_id, event.owner, event.side, event.stop_kind, event.stop_price,
+                           event.price, event.quantity, event.time_in_force)
+        elif kind is StopTriggered:
+            if self.stops.remove(event.order_id) is None:
+                raise BookIntegrityError(f"stop {event.order_id} triggered but not waiting")
+        elif kind is OrderAmended:
+            self._apply_amended(event)
+        elif kind is AmendRefused:
+            pass
         else:
             raise BookIntegrityError(f"not a book event: {event!r}")
         self.sequence += 1
@@ -245,6 +261,7 @@ class OrderBook:
             "last_price": self.last_price,
             "tape": [list(trade) for trade in self.tape],
             "tape_size": self.tape.maxlen,
+            **self.stops.to_state(),
         }
 
     @classmethod
@@ -258,6 +275,7 @@ class OrderBook:
         book.sequence = state["sequence"]
         book.last_price = state["last_price"]
         book.tape.extend(TradeExecuted(*trade) for trade in state["tape"])
+        book.stops.load_state(state)
         return book
 
     # ---- internals -----------------------------------------------------
@@ -338,14 +356,17 @@ class OrderBook:
                                                    maker_left - fill)
             if stop is not None:
                 break
+        triggers = False
         if events:
             self.sequence += trade_sequence - self.trade_sequence
             self.trade_sequence = trade_sequence
             self.last_price = events[-1].price
+            triggers = self._waiting and not self._cascading
         filled = quantity - remaining
         if stop is None:
             if not remaining:
-                return self._close(order_id, owner, _COMPLETED, None, filled, timestamp, events)
+                result = self._close(order_id, owner, _COMPLETED, None, filled, timestamp, events)
+                return self._after_trades(result, timestamp) if triggers else result
             if limit is None:
                 stop = _NO_LIQUIDITY
             elif time_in_force != _GTC:
@@ -354,15 +375,17 @@ class OrderBook:
                 self._rest(order_id, owner, side, limit, remaining)
                 append(_new(OrderRested, (order_id, owner, side, limit, remaining, timestamp)))
                 self.sequence += 1
-                return _new(SubmitResult, (order_id, _PROCESSING if filled else _CONFIRMED, None, filled,
-                                           events))
-        return self._close(order_id, owner, _CANCELLED, stop, filled, timestamp, events)
+                result = _new(SubmitResult, (order_id, _PROCESSING if filled else _CONFIRMED, None, filled,
+                                             events, _NO_CASCADE))
+                return self._after_trades(result, timestamp) if triggers else result
+        result = self._close(order_id, owner, _CANCELLED, stop, filled, timestamp, events)
+        return self._after_trades(result, timestamp) if triggers else result
 
     def _close(self, order_id: int, owner: str, status: str, reason: str | None, filled: int,
                timestamp: int, events: list) -> SubmitResult:
         events.append(_new(OrderClosed, (order_id, owner, status, reason, timestamp)))
         self.sequence += 1
-        return _new(SubmitResult, (order_id, status, reason, filled, events))
+        return _new(SubmitResult, (order_id, status, reason, filled, events, _NO_CASCADE))
 
     def _rest(self, order_id: int, owner: str, side: str, price: int, quantity: int) -> None:
         if side == BUY:
@@ -394,3 +417,4 @@ class OrderBook:
             del keys[bisect_left(keys, key)]
         elif len(level.orders) > 2 * level.count + 32:
             level.drop_dead(self._orders)
+

@@ -77,7 +77,13 @@ class PriceLevel:
     def replace(self, entry: tuple, remaining: int) -> tuple:
         """Put a copy of a live `entry` with `remaining` lots in its place; return the copy."""
         queue = self.orders
-        index = 0 if queue[0] is entry else next(i for i, other in enumerate(queue) if other is entry)
+        index = 0
+        if queue[0] is not entry:
+            # `deque.index` compares in C; a dead entry equal in value (an order that moved away
+            # and back) may come first, so look on until the very object.
+            index = queue.index(entry)
+            while queue[index] is not entry:
+                index = queue.index(entry, index + 1)
         order_id, owner, side, price, _ = entry
         queue[index] = replacement = (order_id, owner, side, price, remaining)
         return replacement

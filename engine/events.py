@@ -36,12 +36,59 @@ class TradeExecuted(NamedTuple):
 
 
 class OrderClosed(NamedTuple):
-    """A taker ended without resting, or a resting order was cancelled."""
+    """A taker ended without resting, or a resting order or waiting stop was cancelled."""
 
     order_id: int
     owner: str
     status: str
     reason: str | None
+    timestamp: int
+
+
+class StopAccepted(NamedTuple):
+    """A stop order waits off the book for its trigger. `price` None: a stop market order."""
+
+    order_id: int
+    owner: str
+    side: str
+    stop_kind: str  # "stop_loss" or "take_profit"
+    stop_price: int
+    price: int | None
+    quantity: int
+    time_in_force: str
+    timestamp: int
+
+
+class StopTriggered(NamedTuple):
+    """A waiting stop's trigger held: it enters matching now; its trades and outcome follow."""
+
+    order_id: int
+    owner: str
+    timestamp: int
+
+
+class OrderAmended(NamedTuple):
+    """An open order or waiting stop changed by amend `amend_id`: `reduced_by` lots fewer and,
+    when `price` is not None, a new limit price. A resting order that moves leaves the book
+    here and enters again as the events that follow say (trades, then rested or closed);
+    one that only shrinks keeps its place."""
+
+    order_id: int
+    owner: str
+    amend_id: int
+    reduced_by: int
+    price: int | None
+    timestamp: int
+
+
+class AmendRefused(NamedTuple):
+    """The book could not carry out amend `amend_id` (the order closed meanwhile, the rest is
+    too small, a post-only order would cross): nothing changed."""
+
+    order_id: int
+    owner: str
+    amend_id: int
+    reason: str
     timestamp: int
 
 
@@ -79,6 +126,9 @@ class OrderAccepted(NamedTuple):
     client_order_id: str | None
     description: str | None
     timestamp: int
+    # Added with record version 3; records of version 2 decode with these defaults.
+    stop_price: int | None = None
+    stop_kind: str | None = None
 
 
 class FundsHeld(NamedTuple):
@@ -104,11 +154,33 @@ class OrderAborted(NamedTuple):
     timestamp: int
 
 
+class AmendRequested(NamedTuple):
+    """An amend on its way to the book: `amend_id` (drawn from the shard's order ids, so the
+    book's fence covers it), the new total `quantity` and `price` (None: unchanged), and the
+    `extra` money units held now for a buy that moves up (released if the book refuses)."""
+
+    order_id: int
+    amend_id: int
+    quantity: int
+    price: int | None
+    extra: int
+    timestamp: int
+
+
+class AmendAborted(NamedTuple):
+    """An amend that never reached its book (found by recovery): its extra hold released."""
+
+    order_id: int
+    amend_id: int
+    timestamp: int
+
+
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        OrderRested, TradeExecuted, OrderClosed, AssetListed, FundsDeposited, FundsWithdrawn,
-        OrderAccepted, FundsHeld, SettlementApplied, OrderAborted,
+        OrderRested, TradeExecuted, OrderClosed, StopAccepted, StopTriggered, OrderAmended, AmendRefused,
+        AssetListed, FundsDeposited, FundsWithdrawn, OrderAccepted, FundsHeld, SettlementApplied,
+        OrderAborted, AmendRequested, AmendAborted,
     )
 }
 

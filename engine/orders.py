@@ -52,6 +52,24 @@ class OrderStatus(str, Enum):
         self.is_open = value in ("pending", "confirmed", "processing")
 
 
+class StopKind(str, Enum):
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+
+
+def triggers_on_fall(side: str, stop_kind: str) -> bool:
+    """Tell whether a stop triggers when the price falls to its stop price (else when it rises):
+    a sell stop-loss and a buy take-profit do; a sell take-profit and a buy stop-loss rise."""
+    return (side == "sell") == (stop_kind == "stop_loss")
+
+
+def stop_triggered(side: str, stop_kind: str, stop_price: int, last_price: int | None) -> bool:
+    """Tell whether a stop's trigger holds at `last_price` (None, no trade yet: never)."""
+    if last_price is None:
+        return False
+    return last_price <= stop_price if triggers_on_fall(side, stop_kind) else last_price >= stop_price
+
+
 class CloseReason(str, Enum):
     USER_CANCELLED = "user_cancelled"
     IOC_EXPIRED = "ioc_expired"
@@ -64,9 +82,20 @@ class CloseReason(str, Enum):
 
 
 def check_order_shape(order_type: OrderType, time_in_force: TimeInForce, post_only: bool,
-                      has_price: bool) -> Rejected | None:
+                      has_price: bool, has_stop_price: bool = False,
+                      stop_kind: str | None = None) -> Rejected | None:
     """Return why these fields cannot make one order together, or None: the one place that
     says which combinations API.md allows (the gateway maps the answer to its error)."""
+    if has_stop_price != (stop_kind is not None):
+        return Rejected(RejectReason.INVALID_ORDER, "stop_price and stop_kind go together")
+    if stop_kind is not None:
+        if stop_kind not in STOP_KINDS:
+            return Rejected(RejectReason.INVALID_ORDER, f"unknown stop_kind {stop_kind!r}")
+        if order_type is OrderType.MARKET_BUY:
+            return Rejected(RejectReason.INVALID_ORDER,
+                            "a market_buy takes no stop: use a stop limit_buy, whose hold is known")
+        if post_only or time_in_force is TimeInForce.FOK:
+            return Rejected(RejectReason.INVALID_ORDER, "a stop order is gtc or ioc, never post_only")
     if order_type.is_market:
         if has_price:
             return Rejected(RejectReason.INVALID_ORDER, "A market order takes no price")
@@ -99,6 +128,11 @@ class OrderView(NamedTuple):
     filled_quantity: int
     total_amount: int
     reserved: int
+    # Stop orders (plain orders: None, None, None, False); views written before stops lack them.
+    stop_price: int | None = None
+    stop_kind: str | None = None
+    triggered_at: int | None = None
+    stop_waiting: bool = False  # its book holds it, waiting for the trigger
 
     @property
     def remaining_quantity(self) -> int:
@@ -112,12 +146,14 @@ class OrderRecord:
         "order_id", "username", "asset_id", "order_type", "time_in_force", "post_only",
         "quantity", "price", "client_order_id", "description", "created_at", "updated_at",
         "status", "reason", "filled_quantity", "total_amount", "reserved",
+        "stop_price", "stop_kind", "triggered_at", "stop_waiting",
     )
 
     def __init__(
         self, order_id: int, username: str, asset_id: str, order_type: OrderType,
         time_in_force: TimeInForce, post_only: bool, quantity: int, price: int | None,
         client_order_id: str | None, description: str | None, created_at: int,
+        stop_price: int | None = None, stop_kind: str | None = None,
     ) -> None:
         self.order_id = order_id
         self.username = username
@@ -137,6 +173,10 @@ class OrderRecord:
         self.total_amount = 0
         # What this order still holds: money units for a buy, lots for a sell.
         self.reserved = 0
+        self.stop_price = stop_price
+        self.stop_kind = stop_kind
+        self.triggered_at: int | None = None
+        self.stop_waiting = False
 
     @property
     def side(self) -> Side:
@@ -160,6 +200,7 @@ class OrderRecord:
             self.client_order_id, self.description, self.created_at, self.updated_at,
             self.status.value, self.reason.value if self.reason else None,
             self.filled_quantity, self.total_amount, self.reserved,
+            self.stop_price, self.stop_kind, self.triggered_at, self.stop_waiting,
         ))
 
     def to_record(self) -> list:
@@ -171,9 +212,13 @@ class OrderRecord:
         """Decode what `to_record` made."""
         (order_id, username, asset_id, order_type, time_in_force, post_only, quantity, price,
          client_order_id, description, created_at, updated_at, status, reason,
-         filled_quantity, total_amount, reserved) = OrderView(*record)
+         filled_quantity, total_amount, reserved, stop_price, stop_kind, triggered_at,
+         stop_waiting) = OrderView(*record)
         order = cls(order_id, username, asset_id, OrderType(order_type), TimeInForce(time_in_force),
-                    post_only, quantity, price, client_order_id, description, created_at)
+                    post_only, quantity, price, client_order_id, description, created_at,
+                    stop_price, stop_kind)
+        order.triggered_at = triggered_at
+        order.stop_waiting = stop_waiting
         order.updated_at = updated_at
         order.status = OrderStatus(status)
         order.reason = CloseReason(reason) if reason else None
@@ -186,3 +231,4 @@ class OrderRecord:
 ORDER_TYPES: dict[str, OrderType] = dict(OrderType._value2member_map_)
 TIMES_IN_FORCE: dict[str, TimeInForce] = dict(TimeInForce._value2member_map_)
 STATUSES: dict[str, OrderStatus] = dict(OrderStatus._value2member_map_)
+STOP_KINDS: frozenset[str] = frozenset(StopKind._value2member_map_)

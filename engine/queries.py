@@ -2,7 +2,7 @@
 
 Lists are newest first, as API.md promises. The audit states the invariants
 of DESIGN.md for one shard: no negative balance, holds equal what open orders
-reserve; the totals it returns add up across shards to deposits − withdrawals.
+and waiting stops reserve; the totals it returns add up across shards to deposits − withdrawals.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class OpenOrder(NamedTuple):
     remaining_quantity: int
     username: str
     status: str
+    waiting: bool = False  # a stop waiting for its trigger: in its book's stops, not on the book
 
 
 def user_open_orders(
@@ -69,7 +70,8 @@ def audit(accounts: Accounts) -> dict:
             key = (order.username, held_asset)
             reserved[key] = reserved.get(key, 0) + order.reserved
             open_orders.append(OpenOrder(order.order_id, order.asset_id, order.side.value, order.price,
-                                         order.remaining_quantity, order.username, order.status.value))
+                                         order.remaining_quantity, order.username, order.status.value,
+                                         order.stop_waiting))
         elif order.reserved:
             problems.append(f"closed order {order.order_id} still reserves {order.reserved}")
         if order.remaining_quantity != order.quantity - order.filled_quantity or order.filled_quantity > order.quantity:
@@ -89,6 +91,7 @@ def audit(accounts: Accounts) -> dict:
         "totals": totals,
         "net_deposits": dict(accounts.net_deposits),
         "open_orders": open_orders,
-        "pending_orders": sum(1 for order in open_orders if order.status == "pending"),
+        "pending_orders": sum(1 for order in open_orders if order.status == "pending" and not order.waiting),
+        "waiting_stops": sum(1 for order in open_orders if order.waiting),
         "problems": problems,
     }

@@ -46,6 +46,9 @@ def order_data(order: OrderView, spec: AssetSpec) -> dict:
         "description": order.description,
         "created_at": iso_from_micros(order.created_at),
         "updated_at": iso_from_micros(order.updated_at),
+        "stop_price": spec.format_price(order.stop_price) if order.stop_price is not None else None,
+        "stop_kind": order.stop_kind,
+        "triggered_at": iso_from_micros(order.triggered_at) if order.triggered_at is not None else None,
     }
 
 

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -30,8 +31,9 @@ from pydantic import TypeAdapter
 from order_service_client.errors import ApiError, error_from_answer
 from order_service_client.models import (
     AssetBalanceData, AssetBalancesData, AssetCreateRequest, AssetData, AssetTransactionData,
-    AssetTransactionHistoryData, BalanceChangeData, BalanceChangeRequest, OrderBatchData, OrderBatchItem, OrderBookData, OrderData,
-    OrderListData, OrderRequest, PortfolioData, TradeData, UserCreateRequest, UserCreatedData,
+    AssetTransactionHistoryData, BalanceChangeData, BalanceChangeRequest, CancelAllData, OrderAmendRequest,
+    OrderBatchData, OrderBatchItem, OrderBookData, OrderData, OrderListData, OrderRequest, PortfolioData,
+    TradeData, UserCreateRequest, UserCreatedData,
 )
 from order_service_client.streams import LocalBook, TradeFrame, book_stream, order_stream, trade_stream
 
@@ -131,6 +133,18 @@ class _Operations:
 
     def cancel_order(self, order_id: str) -> OrderData:
         return self._run(_Call("DELETE", f"/api/v1/orders/{order_id}", _model(OrderData), "when_not_ready"))
+
+    def amend_order(self, order_id: str, quantity: Decimal | str | None = None,
+                    price: Decimal | str | None = None) -> OrderData:
+        """Change an open order or waiting stop: fewer lots (keeps its place), a new price (moves it)."""
+        body = OrderAmendRequest(quantity=quantity, price=price).model_dump(mode="json", exclude_none=True)
+        return self._run(_Call("PATCH", f"/api/v1/orders/{order_id}", _model(OrderData), "when_not_ready",
+                               json=body))
+
+    def cancel_all(self, asset_id: str | None = None) -> CancelAllData:
+        """Cancel every open order and waiting stop of the caller (of one asset when given)."""
+        params = {"asset_id": asset_id} if asset_id is not None else {}
+        return self._run(_Call("DELETE", "/api/v1/orders", _model(CancelAllData), "when_not_ready", params=params))
 
     # ---- accounts ----
 

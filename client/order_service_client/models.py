@@ -16,6 +16,7 @@ DecimalText = Annotated[Decimal, PlainSerializer(lambda value: format(value, "f"
 OrderType = Literal["market_buy", "market_sell", "limit_buy", "limit_sell"]
 TimeInForce = Literal["gtc", "ioc", "fok"]
 OrderStatus = Literal["pending", "confirmed", "processing", "completed", "cancelled", "failed"]
+StopKind = Literal["stop_loss", "take_profit"]
 
 
 class _Answer(BaseModel):
@@ -40,6 +41,8 @@ class LimitOrderRequest(_Request):
     post_only: bool | None = None
     client_order_id: str | None = None
     description: str | None = None
+    stop_price: DecimalText | None = None  # with stop_kind: a stop order, waiting (pending) for its trigger
+    stop_kind: StopKind | None = None
 
 
 class MarketOrderRequest(_Request):
@@ -53,10 +56,19 @@ class MarketOrderRequest(_Request):
     post_only: Literal[False] | None = None
     client_order_id: str | None = None
     description: str | None = None
+    stop_price: DecimalText | None = None  # a stop market_sell (a market_buy takes no stop)
+    stop_kind: StopKind | None = None
 
 
-# One variant per kind of order, as the API's OrderCreateRequest (stop variants join here).
+# One variant per kind of order, as the API's OrderCreateRequest (a stop is one of them with stop fields).
 OrderRequest = Annotated[Union[LimitOrderRequest, MarketOrderRequest], Field(discriminator="order_type")]
+
+
+class OrderAmendRequest(_Request):
+    """A change to an open order or waiting stop: a lower total quantity, a new price, or both."""
+
+    quantity: DecimalText | None = None
+    price: DecimalText | None = None
 
 
 class UserCreateRequest(_Request):
@@ -97,6 +109,14 @@ class OrderData(_Answer):
     description: str | None
     created_at: str
     updated_at: str
+    stop_price: Decimal | None
+    stop_kind: StopKind | None
+    triggered_at: str | None
+
+
+class CancelAllData(_Answer):
+    cancelled: list[OrderData]
+    count: int
 
 
 class OrderListData(_Answer):

@@ -32,6 +32,18 @@ class OrderStatusName(str, Enum):
     failed = "failed"
 
 
+class StopKindName(str, Enum):
+    stop_loss = "stop_loss"
+    take_profit = "take_profit"
+
+
+_STOP_PRICE = ("a stop order: it waits (status pending) until the asset's last trade price reaches this "
+               "trigger, then enters as the order it describes; with stop_kind (422 INVALID_ORDER without "
+               "it); a multiple of tick_size; 422 STOP_WOULD_TRIGGER if its trigger already holds")
+_STOP_KIND = ("with stop_price: a sell stop_loss and a buy take_profit trigger when the price falls to "
+              "stop_price, a sell take_profit and a buy stop_loss when it rises to it")
+
+
 class _OrderFields(BaseModel):
     """The fields every order variant shares."""
 
@@ -57,8 +69,11 @@ class LimitOrderRequest(_OrderFields):
 
     order_type: Literal["limit_buy", "limit_sell"]
     price: DecimalInput
-    time_in_force: Literal["gtc", "ioc", "fok"] | None = Field(default=None, description="gtc when absent")
-    post_only: StrictBool | None = Field(default=None, description="refused (422) with ioc or fok")
+    time_in_force: Literal["gtc", "ioc", "fok"] | None = Field(default=None, description="gtc when absent; "
+                                                                "a stop limit order is gtc or ioc")
+    post_only: StrictBool | None = Field(default=None, description="refused (422) with ioc or fok, or a stop")
+    stop_price: DecimalInput | None = Field(default=None, description=_STOP_PRICE)
+    stop_kind: StopKindName | None = Field(default=None, description=_STOP_KIND)
 
 
 class MarketOrderRequest(_OrderFields):
@@ -71,6 +86,9 @@ class MarketOrderRequest(_OrderFields):
     price: None = Field(default=None, description="market orders take no price")
     time_in_force: Literal["ioc", "fok"] | None = Field(default=None, description="ioc when absent")
     post_only: Literal[False] | None = None
+    stop_price: DecimalInput | None = Field(default=None, description=_STOP_PRICE + "; market_sell only "
+                                            "(a market_buy takes no stop: 422 INVALID_ORDER), ioc")
+    stop_kind: StopKindName | None = Field(default=None, description=_STOP_KIND)
 
 
 # The contract of POST /api/v1/orders, one variant per kind of order (stop variants join here).
@@ -91,6 +109,8 @@ class BatchOrderItem(BaseModel):
     post_only: StrictBool | None = None
     client_order_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     description: str | None = Field(default=None, max_length=500)
+    stop_price: PlainDecimal | None = None
+    stop_kind: StopKindName | None = None
 
 
 class OrderCreateRequest(BatchOrderItem):
@@ -132,6 +152,29 @@ class OrderData(BaseModel):
     description: str | None
     created_at: str
     updated_at: str
+    stop_price: DecimalString | None = Field(description="the trigger of a stop order; null for plain orders")
+    stop_kind: StopKindName | None = Field(description="stop_loss or take_profit; null for plain orders")
+    triggered_at: str | None = Field(description="when a stop order's trigger held; null until then")
+
+
+class OrderAmendRequest(BaseModel):
+    """A change to an open order or waiting stop: at least one field (422 INVALID_AMEND otherwise)."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [{"quantity": "0.3"}, {"price": "101.5"}, {"quantity": "0.3", "price": "99"}]})
+
+    quantity: PlainDecimal | None = Field(
+        default=None, description="the new total quantity: lower than the order's quantity and above its "
+                                  "filled_quantity (else 422 INVALID_AMEND); the order keeps its time priority")
+    price: PlainDecimal | None = Field(
+        default=None, description="the new limit price, a multiple of tick_size: the order moves there and "
+                                  "loses its time priority (a crossing move trades at once); a buy's hold is "
+                                  "re-sized (422 INSUFFICIENT_BALANCE, unchanged, if the USD is not there)")
+
+
+class CancelAllData(BaseModel):
+    cancelled: list[OrderData]
+    count: int
 
 
 class OrderListData(BaseModel):
@@ -143,7 +186,8 @@ class OrderListData(BaseModel):
 
 class BatchItemError(BaseModel):
     code: Literal["INVALID_ORDER", "INVALID_QUANTITY", "INVALID_PRICE", "INVALID_TICK_SIZE",
-                  "INVALID_LOT_SIZE", "UNKNOWN_ASSET", "INSUFFICIENT_BALANCE", "DUPLICATE_CLIENT_ORDER_ID"]
+                  "INVALID_LOT_SIZE", "UNKNOWN_ASSET", "INSUFFICIENT_BALANCE", "DUPLICATE_CLIENT_ORDER_ID",
+                  "STOP_WOULD_TRIGGER"]
     message: str
     details: Any = None
 

@@ -1,4 +1,4 @@
-"""Orders: place, batch, get, list, cancel — the caller's own orders only."""
+"""Orders: place, batch, get, list, amend, cancel, cancel all — the caller's own orders only."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from gateway.direct import direct_path, is_json
 from gateway.errors import ApiError, within_deadline
 from gateway.exact_json import ExactJSONRequest, ExactJSONRoute
 from gateway.models.common import Envelope, IsoDateTime
-from gateway.models.errors import BODY, ORDER_REFUSALS, USER_AUTH, error_responses
+from gateway.models.errors import AMEND_REFUSALS, BODY, ORDER_REFUSALS, USER_AUTH, error_responses
 from gateway.models.orders import (
-    OrderBatchData, OrderBatchRequest, OrderCreateRequest, OrderData, OrderListData,
-    OrderStatusName, OrderTypeName,
+    CancelAllData, OrderAmendRequest, OrderBatchData, OrderBatchRequest, OrderCreateRequest, OrderData,
+    OrderListData, OrderStatusName, OrderTypeName,
 )
 from gateway.responses import ok
-from gateway.routers.order_requests import order_request, outcome, parse_order_id
+from gateway.routers.order_requests import amend_request, order_request, outcome, parse_order_id
 from gateway.times import micros_or_none
 from gateway.views import order_data
 
@@ -30,7 +30,8 @@ router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=ExactJS
 @router.post("", status_code=201, response_model=Envelope[OrderData],
              responses=error_responses(USER_AUTH, BODY, ORDER_REFUSALS, "DUPLICATE_CLIENT_ORDER_ID"))
 async def create_order(body: OrderCreateRequest, username: CurrentUser, service: Service):
-    """Place a market or limit order; answer once it and its matching are journaled."""
+    """Place a market or limit order, or a stop order (stop_price and stop_kind: it waits, pending, for
+    its trigger); answer once it and its matching are journaled."""
     spec, request = await order_request(service, username, body)
     result = await within_deadline(service.client.place_order(request))
     order = outcome(result, spec)
@@ -126,3 +127,34 @@ async def cancel_order(order_id: str, username: CurrentUser, service: Service):
     if not result.ok:
         raise ApiError.rejected(result.reason, data=order_data(order, spec) if order is not None else None)
     return ok(order_data(order, spec), "Order cancelled")
+
+
+@router.patch("/{order_id}", response_model=Envelope[OrderData],
+              responses=error_responses(USER_AUTH, BODY, AMEND_REFUSALS, "ORDER_NOT_FOUND", "ORDER_NOT_OPEN"))
+async def amend_order(order_id: str, body: OrderAmendRequest, username: CurrentUser, service: Service):
+    """Change an open order or waiting stop: fewer lots (keeps its time priority), a new price (moves
+    it, losing priority; a crossing move trades at once), or both; answer the order after the change."""
+    order = await service.client.get_order(username, parse_order_id(order_id))
+    if order is None:
+        raise ApiError.rejected("ORDER_NOT_FOUND")
+    spec = await service.spec(order.asset_id)
+    if order.status not in ("pending", "confirmed", "processing"):
+        raise ApiError.rejected("ORDER_NOT_OPEN", data=order_data(order, spec))
+    request = amend_request(username, order.order_id, spec, body.quantity, body.price)
+    result = await within_deadline(service.client.amend_order(request))
+    if not result.ok:
+        data = order_data(result.order, spec) if result.order is not None and result.reason == "ORDER_NOT_OPEN" else None
+        raise ApiError.rejected(result.reason, data=data)
+    return ok(order_data(result.order, spec), "Order amended")
+
+
+@router.delete("", response_model=Envelope[CancelAllData],
+               responses=error_responses(USER_AUTH, "VALIDATION_ERROR", "ASSET_NOT_FOUND"))
+async def cancel_all_orders(username: CurrentUser, service: Service,
+                            asset_id: Annotated[str | None, Query(min_length=1, max_length=10)] = None):
+    """Cancel every open order and waiting stop of the caller (of one asset when asset_id is given)."""
+    if asset_id is not None and await service.spec(asset_id) is None:
+        raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found", details=f"no asset {asset_id!r}")
+    cancelled = await within_deadline(service.client.cancel_all(username, asset_id))
+    orders = [order_data(order, await service.spec(order.asset_id)) for order in cancelled]
+    return ok({"cancelled": orders, "count": len(orders)}, f"{len(orders)} orders cancelled")

@@ -138,11 +138,26 @@ function login() {
 
 function drawOrders() {
   const body = $("open_orders").tBodies[0]; body.innerHTML = "";
-  for (const o of [...state.orders.values()].filter((o) => o.status === "confirmed" || o.status === "processing")) {
-    const r = body.insertRow(); cell(r, o.asset_id); cell(r, o.order_type); cell(r, o.price); cell(r, `${o.filled_quantity}/${o.quantity}`);
+  const open = (o) => o.status === "confirmed" || o.status === "processing" || (o.status === "pending" && o.stop_price);
+  for (const o of [...state.orders.values()].filter(open)) {
+    const r = body.insertRow(); cell(r, o.asset_id); cell(r, o.order_type + (o.stop_price ? ` ${o.stop_kind} @${o.stop_price}` : ""));
+    cell(r, o.price); cell(r, `${o.filled_quantity}/${o.quantity}`);
     const button = document.createElement("button"); button.textContent = "cancel"; button.className = "cancel";
     button.onclick = () => api(`/api/v1/orders/${o.order_id}`, { method: "DELETE" }).then((res) => { if (res.data) { state.orders.set(o.order_id, res.data); drawOrders(); } });
     r.insertCell().appendChild(button);
+    // Amend: a new total quantity and/or price, asked for in two prompts (empty: unchanged).
+    const amend = document.createElement("button"); amend.textContent = "amend"; amend.className = "amend";
+    amend.onclick = () => {
+      const body = {};
+      const quantity = prompt(`New quantity (now ${o.quantity}; empty: unchanged)`, "");
+      if (quantity) body.quantity = quantity;
+      const price = o.order_type === "market_sell" ? "" : prompt(`New price (now ${o.price}; empty: unchanged)`, "");
+      if (price) body.price = price;
+      api(`/api/v1/orders/${o.order_id}`, { method: "PATCH", body: JSON.stringify(body) }).then((res) => {
+        if (res.data) { state.orders.set(o.order_id, res.data); drawOrders(); } else if (res.error) alert(`${res.error.code}: ${res.message}`);
+      });
+    };
+    r.lastChild.appendChild(amend);
   }
 }
 

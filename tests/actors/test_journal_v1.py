@@ -51,13 +51,16 @@ def test_journal_v1_replays_offline_to_what_its_own_revision_reported(data_dir):
         assert (now["events"], now["snapshot_sequence"]) == (entry["events"], entry["snapshot_sequence"])
         if entry["stream"] == "registry":
             assert now["state_digest"] == entry["state_digest"], entry["stream"]
-    # A book's state gained its candles since (rebuilt from the journal); the rest is as it was.
+    # A book's state gained its candles since (rebuilt from the journal) and its waiting stops
+    # (none in a journal from before stops); the rest is as it was.
     # A shard's state no longer holds history (see the test below for where history went).
     config = layout_config(data_dir)
     for index in range(config.book_actor_count):
         book = AssetBookActor(config, index)
         try:
             state = {key: value for key, value in book._snapshot_state().items() if key != "candles"}
+            for book_state in state["books"]:
+                assert (book_state.pop("stops"), book_state.pop("stop_placements")) == ([], 0)
         finally:
             book.store.close()
         assert state_digest(state) == streams_expected[f"book-{index}"], index

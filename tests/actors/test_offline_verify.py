@@ -58,6 +58,28 @@ def test_verify_after_a_crash_between_hold_and_match_fails_the_orphan_in_memory(
     assert report["problems"] == [] and report["totals"] == report["net_deposits"]
 
 
+def test_verify_counts_waiting_stops_holds_and_gives_back_an_amend_that_never_reached_its_book(tmp_path):
+    from actors.messages import AmendOrder
+    from tests.actors.test_stops_and_amends import stop_request
+
+    async def scenario():
+        service = RunningService(tmp_path, crash_points=frozenset({"shard.after_amend_hold"}))
+        client = await service.start()
+        await setup_market(client, ["alice"], ["X"], usd=1_000, lots=100)
+        stop = await client.place_order(stop_request("alice", "limit_buy", 2, 12_000, "stop_loss", 12_100))
+        assert stop.order.stop_waiting
+        buy = (await client.place_order(order_request("alice", "X", "limit_buy", 5, 10_000))).order
+        with pytest.raises(Exception):
+            await client.amend_order(AmendOrder("alice", buy.order_id, None, 11_000))  # holds 50 more, dies
+        await service.stop()  # before the restarted shard reconciles
+
+    run(scenario())
+    report = verify(tmp_path)
+    assert report["problems"] == [] and report["totals"] == report["net_deposits"]
+    assert len(report["aborted_amends"]) == 1 and report["waiting_stops"] == 1
+    assert report["open_orders"] == report["resting_orders"] == 1
+
+
 def test_verify_command_names_the_sequence_of_a_damaged_record(tmp_path):
     async def scenario():
         service = RunningService(tmp_path / "live")

@@ -2,9 +2,9 @@
 
 - every order acknowledged with a 2xx exists in the state it was reported in, or a later one;
 - for each asset the sum over the accounts equals deposits minus withdrawals;
-- each account's locked amount equals what its open orders reserve;
+- each account's locked amount equals what its open orders and waiting stops reserve;
 - the book of each asset holds exactly the open orders;
-- no order id and no trade id appears twice, and no order is left pending.
+- no order id and no trade id appears twice, and no order is left pending but waiting stops.
 
 A maker's account hears of a trade after its taker's answer, so the checks
 that span accounts and books wait (with a deadline) for settlements in flight.
@@ -42,8 +42,10 @@ class Acknowledged:
             self.changed.notify_all()
 
     def open_orders(self, username: str) -> list[dict]:
+        """The user's orders last told open: on a book, or a stop waiting."""
         with self.changed:
-            return [o for o in self.orders.values() if o["username"] == username and o["status"] in OPEN]
+            return [o for o in self.orders.values() if o["username"] == username and (
+                o["status"] in OPEN or waiting(o))]
 
     def wait_for(self, answers: int, stop: threading.Event | None = None, timeout: float = 120.0) -> bool:
         """Wait until so many answers came (or `stop` is set); return whether they did."""
@@ -51,6 +53,11 @@ class Acknowledged:
             self.changed.wait_for(lambda: self.answers >= answers or (stop is not None and stop.is_set()),
                                   timeout=timeout)
             return self.answers >= answers
+
+
+def waiting(order: dict) -> bool:
+    """A stop order waiting for its trigger: pending, and rightly so."""
+    return order["status"] == "pending" and order.get("stop_price") is not None and order["triggered_at"] is None
 
 
 def contract_problem(response: httpx.Response) -> str | None:
@@ -116,16 +123,19 @@ def settled_problems(api: Api, users: list[User], asset_ids: list[str]) -> list[
     for user in users:
         orders = all_orders(api, user)
         all_ids.extend(o["order_id"] for o in orders)
-        problems.extend(f"order {o['order_id']} is still pending" for o in orders if o["status"] == "pending")
+        problems.extend(f"order {o['order_id']} is still pending" for o in orders
+                        if o["status"] == "pending" and not waiting(o))
         open_orders = [o for o in orders if o["status"] in OPEN]
-        reserved_usd = sum((D(o["price"]) * D(o["remaining_quantity"]) for o in open_orders
+        holding = open_orders + [o for o in orders if waiting(o)]
+        reserved_usd = sum((D(o["price"]) * D(o["remaining_quantity"]) for o in holding
                             if o["order_type"] == "limit_buy"), Decimal(0))
         locked_usd = api.amounts(user, "USD")[1]
         if locked_usd != reserved_usd:
             problems.append(f"{user.username} has {locked_usd} USD locked, its open buys reserve {reserved_usd}")
         for asset_id in asset_ids:
-            reserved = sum((D(o["remaining_quantity"]) for o in open_orders
-                            if o["order_type"] == "limit_sell" and o["asset_id"] == asset_id), Decimal(0))
+            reserved = sum((D(o["remaining_quantity"]) for o in holding
+                            if o["order_type"] in ("limit_sell", "market_sell") and o["asset_id"] == asset_id),
+                           Decimal(0))
             locked = api.amounts(user, asset_id)[1]
             if locked != reserved:
                 problems.append(f"{user.username} has {locked} {asset_id} locked, its open sells reserve {reserved}")

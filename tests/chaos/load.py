@@ -3,7 +3,9 @@
 A market of two account shards and two book actors: an asset on each book
 and users on each shard (the test knows the routing functions, so it can tell
 which actors an answer went through). Clients place and cancel orders and the
-admin creates users, on several threads, until told to stop. Every answer is
+admin creates users, on several threads, until told to stop; some orders are
+stops (stop-loss or take-profit around the traded band) and some requests
+amend an open order or waiting stop (fewer lots, a new price). Every answer is
 recorded: whether it keeps the contract (`contract_problem`), and, for a
 success, when its request was sent and which actors it went through, so a test
 can ask whether requests sent after a moment succeeded through a given actor.
@@ -159,13 +161,19 @@ def client_loop(base_url: str, admin_token: str, market: Market, seed: float, ac
                         continue
                     order = rng.choice(mine)
                     asset_id = order["asset_id"]
-                    response = client.delete(f"/api/v1/orders/{order['order_id']}", headers=user.headers)
+                    if roll < 0.19:
+                        response = client.delete(f"/api/v1/orders/{order['order_id']}", headers=user.headers)
+                    else:
+                        response = client.patch(f"/api/v1/orders/{order['order_id']}", headers=user.headers,
+                                                json=amend_body(rng, order))
                 else:
                     asset_id = rng.choice(market.asset_ids)
                     body = {"asset_id": asset_id, "quantity": str(rng.randint(1, 5)),
                             "client_order_id": f"c{unique_suffix()}"}
                     if roll < 0.35:
                         body["order_type"] = rng.choice(["market_buy", "market_sell"])
+                    elif roll < 0.41:
+                        body.update(stop_fields(rng))
                     else:
                         body["order_type"] = rng.choice(["limit_buy", "limit_sell"])
                         body["price"] = f"{100 + rng.randint(-5, 5)}.00"
@@ -180,6 +188,26 @@ def client_loop(base_url: str, admin_token: str, market: Market, seed: float, ac
             elif response.status_code == 503 and body is not None:
                 with answers.changed:
                     answers.unknown_outcome.append((user, body))
+
+
+def stop_fields(rng: random.Random) -> dict:
+    """A stop order around the traded band (refused 422 STOP_WOULD_TRIGGER when it already holds)."""
+    fields = {"stop_kind": rng.choice(["stop_loss", "take_profit"]), "stop_price": f"{100 + rng.randint(-6, 6)}.00"}
+    if rng.random() < 0.3:
+        return {**fields, "order_type": "market_sell"}
+    return {**fields, "order_type": rng.choice(["limit_buy", "limit_sell"]), "price": f"{100 + rng.randint(-5, 5)}.00",
+            "time_in_force": rng.choice(["gtc", "gtc", "ioc"])}
+
+
+def amend_body(rng: random.Random, order: dict) -> dict:
+    """Fewer lots, a new price, or both, for an order as last told (it may have changed since)."""
+    body: dict = {}
+    quantity, filled = int(Decimal(order["quantity"])), int(Decimal(order["filled_quantity"]))
+    if quantity - filled > 1 and rng.random() < 0.6:
+        body["quantity"] = str(rng.randint(filled + 1, quantity - 1))
+    if not body or (order["order_type"] != "market_sell" and rng.random() < 0.5):
+        body["price"] = f"{100 + rng.randint(-5, 5)}.00"
+    return body
 
 
 @contextmanager

@@ -1,11 +1,13 @@
 """SIGKILL of the whole service at random moments while clients trade over HTTP.
 
-Each cycle: clients place and cancel orders on several threads; once a random
+Each cycle: clients place, amend and cancel orders and stop orders on several
+threads; once a random
 number of answers has come back, the whole process group is killed with
 SIGKILL; the service is started again on the same data directory and checked:
 every order acknowledged with a 2xx exists in its acknowledged state or a later
 one, each asset adds up to deposits minus withdrawals, every user's locked
-balance equals what its open orders reserve, the book equals the open orders,
+balance equals what its open orders and waiting stops reserve, the book equals
+the open orders, no order but a waiting stop is left pending,
 and no order id or trade id appears twice.
 """
 
@@ -18,6 +20,7 @@ from decimal import Decimal
 import httpx
 
 from tests.chaos.checks import Acknowledged, check_service
+from tests.chaos.load import amend_body, stop_fields
 from tests.e2e.api import Api
 
 CYCLES = 10
@@ -36,11 +39,18 @@ def _client_loop(base_url: str, users, asset_id: str, seed: int, acknowledged: A
                     mine = acknowledged.open_orders(user.username)
                     if not mine:
                         continue
-                    response = client.delete(f"/api/v1/orders/{rng.choice(mine)['order_id']}", headers=user.headers)
+                    order = rng.choice(mine)
+                    if roll < 0.14:
+                        response = client.delete(f"/api/v1/orders/{order['order_id']}", headers=user.headers)
+                    else:
+                        response = client.patch(f"/api/v1/orders/{order['order_id']}", headers=user.headers,
+                                                json=amend_body(rng, order))
                 else:
                     body = {"asset_id": asset_id, "quantity": str(rng.randint(1, 5))}
                     if roll < 0.3:
                         body["order_type"] = rng.choice(["market_buy", "market_sell"])
+                    elif roll < 0.36:
+                        body.update(stop_fields(rng))
                     else:
                         body["order_type"] = rng.choice(["limit_buy", "limit_sell"])
                         body["price"] = f"{100 + rng.randint(-5, 5)}.00"

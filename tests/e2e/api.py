@@ -24,6 +24,7 @@ ORDER_FIELDS = {
     "order_id", "client_order_id", "username", "asset_id", "order_type", "time_in_force", "post_only",
     "status", "quantity", "price", "filled_quantity", "remaining_quantity", "average_price",
     "total_amount", "reason", "description", "created_at", "updated_at",
+    "stop_price", "stop_kind", "triggered_at",
 }
 ORDER_DECIMALS = ("quantity", "price", "filled_quantity", "remaining_quantity", "total_amount")
 # How long a maker's account may take to show a trade its taker was already told about.
@@ -98,7 +99,11 @@ def check_order(order: dict) -> dict:
     assert ORDER_FIELDS <= order.keys(), sorted(ORDER_FIELDS - order.keys())
     for name in ORDER_DECIMALS:
         D(order[name])
-    assert order["status"] in {"confirmed", "processing", "completed", "cancelled", "failed"}, order
+    assert order["status"] in {"confirmed", "processing", "completed", "cancelled", "failed"} or (
+        order["status"] == "pending" and order["stop_price"] is not None and order["triggered_at"] is None), order
+    assert (order["stop_price"] is None) == (order["stop_kind"] is None), order
+    if order["stop_price"] is None:
+        assert order["triggered_at"] is None, order
     quantity, filled = D(order["quantity"]), D(order["filled_quantity"])
     assert D(order["remaining_quantity"]) == quantity - filled, order
     assert Decimal(0) <= filled <= quantity, order
@@ -157,6 +162,9 @@ class Api:
 
     def delete(self, path: str, user: User | None = None, **kwargs) -> httpx.Response:
         return self.http.delete(path, headers=user.headers if user else None, **kwargs)
+
+    def patch(self, path: str, user: User | None = None, **kwargs) -> httpx.Response:
+        return self.http.patch(path, headers=user.headers if user else None, **kwargs)
 
     def admin_post(self, path: str, body: dict) -> httpx.Response:
         return self.http.post(path, json=body, headers=self.admin_headers)
@@ -221,6 +229,21 @@ class Api:
 
     def cancel(self, user: User, order_id: Any) -> httpx.Response:
         return self.delete(f"/api/v1/orders/{order_id}", user)
+
+    def place_stop(self, user: User, asset_id: str, order_type: str, quantity: str | int, stop_price: str,
+                   stop_kind: str, price: str | int | None = None, **fields) -> dict:
+        """Place a stop order that must be accepted and wait (201, pending); return its OrderData."""
+        response = self.submit(user, asset_id, order_type, quantity, price, stop_price=stop_price,
+                               stop_kind=stop_kind, **fields)
+        order = check_order(assert_envelope(response, 201, True))
+        assert (order["status"], order["stop_kind"], order["triggered_at"]) == ("pending", stop_kind, None), order
+        return order
+
+    def amend(self, user: User, order_id: Any, **fields) -> httpx.Response:
+        return self.patch(f"/api/v1/orders/{order_id}", user, json={k: str(v) for k, v in fields.items()})
+
+    def cancel_all(self, user: User, asset_id: str | None = None) -> httpx.Response:
+        return self.delete("/api/v1/orders", user, params={"asset_id": asset_id} if asset_id else None)
 
     def orders(self, user: User, **params) -> dict:
         return assert_envelope(self.get("/api/v1/orders", user, params=params), 200, True)

@@ -111,6 +111,24 @@ def test_client_trades_and_reports_balances_transactions_and_portfolio(admin, ma
         assert bob.get_book(market).asks == []
 
 
+def test_client_places_a_stop_amends_and_cancels_all(admin, market, service):
+    user = _user(admin, market)
+    with Client(service.base_url, user.api_key) as client:
+        stop = client.place_order(LimitOrderRequest(asset_id=market, order_type="limit_sell", quantity="2",
+                                                    price="1", stop_price="1.5", stop_kind="stop_loss"))
+        assert (stop.status, stop.stop_price, stop.stop_kind, stop.triggered_at) == (
+            "pending", Decimal("1.5"), "stop_loss", None)
+        bid = client.place_order({"asset_id": market, "order_type": "limit_buy", "quantity": "3", "price": "2"})
+        amended = client.amend_order(bid.order_id, quantity="1.5", price="2.5")
+        assert (amended.quantity, amended.price) == (Decimal("1.5"), Decimal("2.5"))
+        with pytest.raises(InvalidRequest) as caught:
+            client.amend_order(bid.order_id)
+        assert caught.value.code == "INVALID_AMEND"
+        cancelled = client.cancel_all(market)
+        assert cancelled.count == 2 and {order.order_id for order in cancelled.cancelled} == {
+            stop.order_id, bid.order_id}
+
+
 def test_client_batch_answers_each_order_and_splits_long_lists(admin, market, service):
     user = _user(admin, market, usd="100000")
     with Client(service.base_url, user.api_key) as client:

@@ -21,6 +21,24 @@ Rules, in the order `submit` applies them:
   left -> `completed`; market -> `cancelled`, `no_liquidity`; ioc ->
   `cancelled`, `ioc_expired`; gtc -> the rest rests (`processing` if anything
   filled, else `confirmed`).
+
+Stops, amends and cancel-all (API.md "Stop-loss and take-profit orders" and
+"Changing open orders"), as plainly:
+- A stop waits in `stops` (a list in placement order). It triggers at a trade
+  price p: a sell stop_loss or buy take_profit when p <= stop_price, a sell
+  take_profit or buy stop_loss when p >= stop_price. One placed while its
+  trigger holds (against the last trade price) triggers at once.
+- After an order is done, for each of its trades in turn, the stops that
+  trigger at that trade's price leave `stops`, sorted: those triggered by a
+  fall first, highest stop price first; then those triggered by a rise,
+  lowest first; ties by placement. They join a queue; each enters `submit` as a
+  new order (time priority now), and the stops its trades trigger join the end
+  of the queue, until it is empty.
+- `amend` of a resting order: fewer lots only -> the order shrinks in place; a
+  new price -> it leaves and enters `submit` again with the same id (a
+  post-only one that would cross is refused instead). Of a stop: it shrinks and
+  takes the new limit price, and keeps waiting. Refusals: not open, or not more
+  lots left than it loses, or a post-only cross.
 """
 
 from __future__ import annotations
@@ -63,11 +81,34 @@ def _priority(order: ReferenceOrder) -> tuple:
     return (order.side, price_rank, order.arrival)
 
 
+@dataclass
+class ReferenceStop:
+    order_id: int
+    owner: str
+    side: str
+    stop_kind: str
+    stop_price: int
+    price: int | None
+    quantity: int
+    time_in_force: str
+    placement: int
+
+
+def _falls(stop: ReferenceStop) -> bool:
+    return (stop.side == SELL) == (stop.stop_kind == "stop_loss")
+
+
+def _holds(stop: ReferenceStop, price: int) -> bool:
+    return price <= stop.stop_price if _falls(stop) else price >= stop.stop_price
+
+
 class ReferenceBook:
     """Resting orders in one sorted list; every operation scans it."""
 
     def __init__(self, money_per_tick_lot: int) -> None:
         self.money_per_tick_lot = money_per_tick_lot
+        self.stops: list[ReferenceStop] = []
+        self.placements = 0
         self.orders: list[ReferenceOrder] = []
         self.arrivals = 0
         self.trade_count = 0
@@ -131,13 +172,95 @@ class ReferenceBook:
         self.orders.sort(key=_priority)
         return ReferenceResult("processing" if filled else "confirmed", None, filled, trades)
 
-    def cancel(self, order_id: int) -> ReferenceOrder | None:
-        """Remove a resting order; return it, or None if it is not resting."""
+    def cancel(self, order_id: int) -> ReferenceOrder | ReferenceStop | None:
+        """Remove a resting order or waiting stop; return it, or None if it is neither."""
         for order in self.orders:
             if order.order_id == order_id:
                 self.orders.remove(order)
                 return order
+        for stop in self.stops:
+            if stop.order_id == order_id:
+                self.stops.remove(stop)
+                return stop
         return None
+
+    def open_ids(self, owner: str) -> list[int]:
+        """Every resting order and waiting stop of one owner: resting orders (bids, then asks, in
+        priority), then stops in placement order. Cancel-all cancels them in this order."""
+        return ([order.order_id for order in self.orders if order.owner == owner]
+                + [stop.order_id for stop in self.stops if stop.owner == owner])
+
+    # ---- stops and amends ------------------------------------------------
+
+    def submit_and_cascade(self, order_id: int, owner: str, side: str, quantity: int, price: int | None = None,
+                           time_in_force: str = "gtc", post_only: bool = False,
+                           budget: int | None = None) -> tuple[ReferenceResult, list]:
+        """`submit`, then the cascade of the stops its trades triggered: [(stop, result), ...]."""
+        result = self.submit(order_id, owner, side, quantity, price, time_in_force, post_only, budget)
+        return result, self._cascade(result.trades)
+
+    def submit_stop(self, order_id: int, owner: str, side: str, stop_kind: str, stop_price: int,
+                    quantity: int, price: int | None, time_in_force: str) -> list:
+        """Make a stop wait, or trigger it at once if its trigger holds; return the cascade."""
+        self.placements += 1
+        stop = ReferenceStop(order_id, owner, side, stop_kind, stop_price, price, quantity, time_in_force,
+                             self.placements)
+        if self.last_price is not None and _holds(stop, self.last_price):
+            return self._run([stop])
+        self.stops.append(stop)
+        return []
+
+    def amend(self, order_id: int, reduced_by: int, price: int | None,
+              post_only: bool) -> tuple[str | None, ReferenceResult | None, list]:
+        """Amend by the rules above: (refusal reason or None, the moved order's result, cascade)."""
+        for order in self.orders:
+            if order.order_id == order_id:
+                if order.remaining <= reduced_by:
+                    return "INVALID_AMEND", None, []
+                if price is None or price == order.price:
+                    order.remaining -= reduced_by
+                    return None, None, []
+                opposite = [maker for maker in self.orders_in_priority(SELL if order.side == BUY else BUY)
+                            if (maker.price <= price if order.side == BUY else maker.price >= price)]
+                if post_only and opposite:
+                    return "POST_ONLY_WOULD_MATCH", None, []
+                self.orders.remove(order)
+                result, cascade = self.submit_and_cascade(order_id, order.owner, order.side,
+                                                          order.remaining - reduced_by, price)
+                return None, result, cascade
+        for stop in self.stops:
+            if stop.order_id == order_id:
+                if stop.quantity <= reduced_by or (price is not None and stop.price is None):
+                    return "INVALID_AMEND", None, []
+                stop.quantity -= reduced_by
+                if price is not None:
+                    stop.price = price
+                return None, None, []
+        return "ORDER_NOT_OPEN", None, []
+
+    def _cascade(self, trades) -> list:
+        return self._run(self._take_triggered(trades))
+
+    def _run(self, queue: list) -> list:
+        done = []
+        while queue:
+            stop = queue.pop(0)
+            result = self.submit(stop.order_id, stop.owner, stop.side, stop.quantity, stop.price,
+                                 stop.time_in_force)
+            done.append((stop, result))
+            queue.extend(self._take_triggered(result.trades))
+        return done
+
+    def _take_triggered(self, trades) -> list:
+        found = []
+        for trade in trades:
+            now = [stop for stop in self.stops if _holds(stop, trade.price)]
+            falling = sorted((stop for stop in now if _falls(stop)), key=lambda s: (-s.stop_price, s.placement))
+            rising = sorted((stop for stop in now if not _falls(stop)), key=lambda s: (s.stop_price, s.placement))
+            for stop in falling + rising:
+                self.stops.remove(stop)
+                found.append(stop)
+        return found
 
     # ---- internals -----------------------------------------------------
 

@@ -55,7 +55,7 @@ class Market:
         result = self.book.submit(order_id, username, order_type.side.value, quantity, price=price,
                                   time_in_force=tif.value, post_only=extra.get("post_only", False),
                                   budget=budget, timestamp=3)
-        self.settle(result.events)
+        self.settle(result.all_events)  # with the stops it triggered
         return self.order(order_id)
 
     def cancel(self, order_id):
