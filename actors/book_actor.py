@@ -122,7 +122,7 @@ class AssetBookActor:
         for cancel in cancels:
             book = self.books[cancel.asset_id]
             resting = book.resting(cancel.order_id)
-            event = book.cancel(cancel.order_id, cancel.timestamp)
+            event = book.cancel(cancel.order_id, cancel.timestamp, cancel.reason)
             if isinstance(event, RejectReason):
                 cancelled.append(False)
                 continue

@@ -41,8 +41,9 @@ from actors.messages import (
     AdjustBalance, Balance, BalanceOutcome, BookCancel, BookOrder, CancelAnswer, CancelOrder, OrderOutcome,
     OrderView, Page, PlaceOrder, SettlementBatch, SubmitAnswer, Transaction, from_rows, to_rows,
 )
-from actors.records import SHARD_RECORDS
+from actors.records import SHARD_RECORDS, AccountResumed, AccountSuspended
 from actors.retry import call_with_retry
+from actors.shard_access import ShardAccess
 from actors.streams import OrderStreams
 from engine import (
     Accounts, AssetSpec, CloseReason, OrderAccepted, OrderRecord, OrderType, RejectReason, TradeExecuted,
@@ -89,8 +90,9 @@ class AccountShardActor:
         self._closing: dict[int, OrderRecord] = {}
         self._unsaved: dict[str, Transaction] = {}
         self.streams = OrderStreams()  # watched users' order changes and fills (live streams)
+        self.access = ShardAccess(config.order_rate, config.read_rate)  # suspensions, rate limits
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
-                                    snapshot=lambda: self.accounts.to_state(),
+                                    snapshot=self._snapshot_state,
                                     snapshot_every=config.snapshot_every, snapshot_seconds=config.snapshot_seconds,
                                     retention=config.journal_retention, map_size=config.journal_map_size,
                                     tables=TABLES, create_tables=not offline)
@@ -148,25 +150,32 @@ class AccountShardActor:
         accepted: list[tuple[int, int]] = []
         outgoing: dict[int, list[BookOrder]] = {}
         orders = self.accounts.orders
+        check = self.access.order_check  # None unless someone here is suspended or orders are limited
+        remaining = None
         for position, request in enumerate(requests):
+            if check is not None:
+                refused, remaining = check(request.username)
+                if refused is not None:
+                    results[position] = OrderOutcome.rejected(refused, None, remaining)
+                    continue
             kind, tif = ORDER_TYPES.get(request.order_type), TIMES_IN_FORCE.get(request.time_in_force)
             if kind is None or tif is None:
-                results[position] = OrderOutcome.rejected(RejectReason.INVALID_ORDER.value)
+                results[position] = OrderOutcome.rejected(RejectReason.INVALID_ORDER.value, None, remaining)
                 continue
             earlier = self._earlier_order(request.username, request.client_order_id)
             if earlier is not None:
-                results[position] = OrderOutcome.duplicate(earlier)
+                results[position] = OrderOutcome.duplicate(earlier, remaining)
                 continue
             order_id = make_order_id(self.next_sequence, self.index)
             outcome = self.accounts.place_order(
                 order_id, request.username, request.asset_id, kind, tif, bool(request.post_only),
                 request.quantity, request.price, request.client_order_id, request.description, timestamp)
             if isinstance(outcome, RejectReason):
-                results[position] = OrderOutcome.rejected(outcome.value)
+                results[position] = OrderOutcome.rejected(outcome.value, None, remaining)
                 continue
             self.next_sequence += 1
             events.extend(outcome)
-            accepted.append((position, order_id))
+            accepted.append((position, order_id, remaining))
             # A market buy's budget is all it holds: the user's available USD.
             budget = orders[order_id].reserved if kind is OrderType.MARKET_BUY else None
             book = book_actor_for(request.asset_id, self.config.book_actor_count)
@@ -175,7 +184,7 @@ class AccountShardActor:
                 tif.value, bool(request.post_only), budget, timestamp)))
         if not accepted:
             return OrderOutcome.to_rows(results)
-        decided = [self._wait(order_id, _decided) for _, order_id in accepted]
+        decided = [self._wait(order_id, _decided) for _, order_id, _ in accepted]
         # The hold is durable before the book sees the order, so a crash can never
         # leave a trade whose buyer or seller holds nothing.
         await self._journal(events)
@@ -183,8 +192,8 @@ class AccountShardActor:
         for book, book_orders in outgoing.items():
             self._sender(book).send(book_orders)
         await asyncio.gather(*decided)
-        for position, order_id in accepted:
-            results[position] = OrderOutcome.placed(self._view(order_id))
+        for position, order_id, left in accepted:
+            results[position] = OrderOutcome.placed(self._view(order_id), left)
         return OrderOutcome.to_rows(results)
 
     async def cancel_orders(self, rows: list[list]) -> list[list]:
@@ -195,22 +204,41 @@ class AccountShardActor:
         timestamp = now_micros()
         results: list = [None] * len(requests)
         targets: list[tuple[int, OrderRecord]] = []
+        check = self.access.order_check
+        left: dict[int, int | None] = {}
         for position, request in enumerate(requests):
+            if check is not None:
+                refused, left[position] = check(request.username)
+                if refused is not None:
+                    results[position] = OrderOutcome.rejected(refused, None, left[position])
+                    continue
             order = self.accounts.user_order(request.username, request.order_id)
             if order is not None:
                 targets.append((position, order))
                 continue
             closed = self._user_view(request.username, request.order_id)
             if closed is None:
-                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_FOUND.value)
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_FOUND.value, None, left.get(position))
             else:
-                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, closed)
-        # An order still waiting for its book's verdict is cancelled once it has one.
-        await asyncio.gather(*(self._wait(order.order_id, _decided) for _, order in targets))
-        by_book: dict[int, list[BookCancel]] = {}
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, closed, left.get(position))
+        await self._cancel_open([order for _, order in targets], timestamp, CloseReason.USER_CANCELLED)
         for position, order in targets:
+            if order.reason is CloseReason.USER_CANCELLED:
+                results[position] = OrderOutcome.placed(order.view(), left.get(position))
+            else:
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view(),
+                                                          left.get(position))
+        return OrderOutcome.to_rows(results)
+
+    async def _cancel_open(self, orders: list[OrderRecord], timestamp: int, reason: CloseReason) -> None:
+        """Take open orders off their books (one call per book actor, each journaled there as one
+        record) and wait until each has closed here, by this cancel or by a fill before it."""
+        # An order still waiting for its book's verdict is cancelled once it has one.
+        await asyncio.gather(*(self._wait(order.order_id, _decided) for order in orders))
+        by_book: dict[int, list[BookCancel]] = {}
+        for order in orders:
             book = book_actor_for(order.asset_id, self.config.book_actor_count)
-            by_book.setdefault(book, []).append(BookCancel(order.order_id, order.asset_id, timestamp))
+            by_book.setdefault(book, []).append(BookCancel(order.order_id, order.asset_id, timestamp, reason.value))
         answers = await asyncio.gather(*(
             call_with_retry(lambda book=book, cancels=cancels: self._book(book).cancel.remote(
                                 self.index, to_rows(cancels), dict(self._durable_applied)),
@@ -219,13 +247,41 @@ class AccountShardActor:
         for answer in answers:
             self._apply_handed_out(CancelAnswer.from_row(answer))
         # Whether our cancel or a fill closed it, the book's word arrives as a settlement.
-        await asyncio.gather(*(self._wait(order.order_id, _closed) for _, order in targets))
-        for position, order in targets:
-            if order.reason is CloseReason.USER_CANCELLED:
-                results[position] = OrderOutcome.placed(order.view())
-            else:
-                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view())
-        return OrderOutcome.to_rows(results)
+        await asyncio.gather(*(self._wait(order.order_id, _closed) for order in orders))
+
+    # ---- access: suspension and rate limits (see actors/shard_access.py) ----
+
+    async def set_suspended(self, username: str, suspended: bool, timestamp: int) -> int:
+        """Suspend (refuse the user's orders from now on, then cancel its open ones with reason
+        user_suspended) or resume a user, journaled; answer how many orders this call cancelled.
+        Idempotent: suspending again cancels whatever is still open."""
+        await self._ensure_ready()
+        if (username in self.access.suspended) != suspended:
+            self.access.set_suspended(username, suspended)
+            record = AccountSuspended(username, timestamp) if suspended else AccountResumed(username, timestamp)
+            await self.store.append([SHARD_RECORDS.encode(record)])
+        if not suspended:
+            return 0
+        # Stop orders that wait for a trigger must be cancelled here too, once they exist.
+        orders = user_open_orders(self.accounts, username)
+        await self._cancel_open(orders, timestamp, CloseReason.USER_SUSPENDED)
+        return sum(1 for order in orders if order.reason is CloseReason.USER_SUSPENDED)
+
+    async def sync_suspended(self, usernames: list[str]) -> bool:
+        """Make this shard's suspensions those the registry journaled (at its start: a crash between
+        the registry's journal and ours is finished here)."""
+        await self._ensure_ready()
+        timestamp = now_micros()
+        wanted = set(usernames)
+        for username in sorted(self.access.suspended - wanted):
+            await self.set_suspended(username, False, timestamp)
+        for username in sorted(wanted):
+            await self.set_suspended(username, True, timestamp)
+        return True
+
+    async def admit_read(self, username: str) -> int | None:
+        """Take a read token of the user: the tokens left, or None when limited."""
+        return self.access.admit_read(username)
 
     async def apply_settlements(self, book_index: int, rows: list[list]) -> dict[str, int]:
         """Apply numbered settlements (`SettlementBatch` rows) in order; answer the applied sequence
@@ -337,7 +393,12 @@ class AccountShardActor:
         return None if order_id is None else self._view(order_id)
 
     def _replay(self, raw: list) -> None:
-        self.accounts.apply(SHARD_RECORDS.decode(raw))
+        record = SHARD_RECORDS.decode(raw)
+        kind = type(record)
+        if kind is AccountSuspended or kind is AccountResumed:
+            self.access.set_suspended(record.username, kind is AccountSuspended)
+            return
+        self.accounts.apply(record)
         if len(self.accounts.closed_orders) + len(self.accounts.new_transactions) > 100_000 and self._kept_on_disk:
             self.accounts.take_history()  # on disk already: the records wrote it
 
@@ -468,9 +529,23 @@ class AccountShardActor:
         if aborted:
             log.warning("shard %d failed %d orders that never reached a book", self.index, len(aborted))
             await self._journal(aborted)
+        # A suspension whose cancels a crash interrupted is finished once this shard serves.
+        unfinished = [username for username in self.access.suspended if self.accounts.orders_by_user.get(username)]
+        for username in unfinished:
+            task = asyncio.get_running_loop().create_task(self.set_suspended(username, True, timestamp))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _load_state(self, state: dict) -> None:
+        for username in state.pop("suspended", ()):
+            self.access.set_suspended(username, True)
         self.accounts = Accounts.from_state(state)
+
+    def _snapshot_state(self) -> dict:
+        state = self.accounts.to_state()
+        if self.access.suspended:  # only then: a state without suspensions reads as before
+            state["suspended"] = sorted(self.access.suspended)
+        return state
 
     def _book(self, book: int) -> ray.actor.ActorHandle:
         handle = self._books.get(book)

@@ -193,14 +193,14 @@ class OrderBook:
             return RejectReason.DUPLICATE_ORDER_ID
         return self._take(order_id, owner, side, quantity, None, _IOC, None, timestamp)
 
-    def cancel(self, order_id: int, timestamp: int = 0) -> OrderClosed | RejectReason:
-        """Take a resting order off the book."""
+    def cancel(self, order_id: int, timestamp: int = 0, reason: str = _USER_CANCELLED) -> OrderClosed | RejectReason:
+        """Take a resting order off the book, closed for `reason` (a CloseReason value)."""
         entry = self._orders.get(order_id)
         if entry is None:
             return _NOT_OPEN
         self._remove(entry)
         self.sequence += 1
-        return _new(OrderClosed, (order_id, entry[OWNER], _CANCELLED, _USER_CANCELLED, timestamp))
+        return _new(OrderClosed, (order_id, entry[OWNER], _CANCELLED, reason, timestamp))
 
     # ---- replay --------------------------------------------------------
 
