@@ -136,9 +136,10 @@ class ServiceClient:
         """Long-poll the key revocations and suspensions past `epoch` (not timed: see streams)."""
         return await self.registry.access_changes.remote(incarnation, epoch, timeout)
 
-    async def audit(self, actor: str, action: str, target: str, details: dict, timestamp: int) -> int:
-        return await self._timed(REGISTRY, "audit",
-                                 partial(self.registry.audit.remote, actor, action, target, details, timestamp))
+    async def log_action(self, actor: str, action: str, target: str, details: dict, timestamp: int) -> int:
+        """Journal an audit-log entry of an action done elsewhere (a deposit, a withdrawal)."""
+        return await self._timed(REGISTRY, "log_action",
+                                 partial(self.registry.log_action.remote, actor, action, target, details, timestamp))
 
     async def audit_page(self, action: str | None, username: str | None, limit: int, offset: int) -> list:
         """`[entries, total]`, newest first."""

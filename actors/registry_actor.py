@@ -166,7 +166,7 @@ class RegistryActor:
 
     # ---- audit log -----------------------------------------------------
 
-    async def audit(self, actor: str, action: str, target: str, details: dict, timestamp: int) -> int:
+    async def log_action(self, actor: str, action: str, target: str, details: dict, timestamp: int) -> int:
         """Journal an audit entry of an action done elsewhere (a deposit, a withdrawal); answer its id."""
         entry = self.audit_log.entry(timestamp, actor, action, target, details)
         await self.store.append([REGISTRY_RECORDS.encode(entry)], entry_writes(entry))

@@ -1,8 +1,10 @@
 """What a gateway process holds while it serves: the actor facade and small caches.
 
-Caches hold only what never changes once written: asset definitions, and the
-username behind an API key hash. A miss asks the registry, so several gateway
-processes over the same actors stay correct.
+Caches hold asset definitions, which never change once written, and the user
+behind an API key hash, which a revocation or a suspension changes: that cache
+is kept true by the registry's access changes within a second (gateway/access.py).
+A miss asks the registry, so several gateway processes over the same actors stay
+correct.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import ray
 from actors.client import ServiceClient
 from actors.remote import kill_actors
 from engine import AssetSpec
+from gateway.access import KeyCache, KeyOwner
+from gateway.errors import configure_rate_limits
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
 
@@ -50,12 +54,16 @@ class Runtime:
         self.recovery_seconds: float | None = None
         self.failure: str | None = None
         self._specs: dict[str, AssetSpec] = {}
-        self._users: dict[str, str] = {}
+        self.keys: KeyCache | None = None
+        # Told of revoked keys (a hash; None: any key may be gone) and suspended users: the streams.
+        self.access_listeners: list = []
         self._recovery: asyncio.Task | None = None
+        configure_rate_limits(settings.order_rate)
 
     async def start(self) -> None:
         """Create or find the actors and recover them in the background."""
         self.client = ServiceClient(self.config, self.metrics.call_times)
+        self.keys = KeyCache(self.client, self._key_revoked, self._user_suspended)
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
 
     async def _recover(self) -> None:
@@ -63,6 +71,7 @@ class Runtime:
         try:
             await self.client.wait_ready()
             await self.refresh_assets()
+            self.keys.start()
         except Exception as error:  # readiness stays false and /health says why
             self.failure = f"{type(error).__name__}: {error}"
             log.exception("recovery failed")
@@ -96,18 +105,21 @@ class Runtime:
         self._specs[spec.asset_id] = spec
 
     def cached_user(self, token: str) -> str | None:
-        """The username of an API key this gateway has already authenticated, else None."""
-        return self._users.get(hash_key(token))
+        """The username of a live API key of an active user that this gateway has already
+        authenticated (and still trusts), else None."""
+        return self.keys.cached(hash_key(token))
 
-    async def authenticate(self, token: str) -> str | None:
-        """Return the username whose API key this is, or None."""
-        key_hash = hash_key(token)
-        username = self._users.get(key_hash)
-        if username is None:
-            username = await self.client.authenticate(key_hash)
-            if username is not None:
-                self._users[key_hash] = username
-        return username
+    async def authenticate(self, token: str) -> KeyOwner | None:
+        """Return the owner of this live API key (suspended or not), or None."""
+        return await self.keys.owner(hash_key(token))
+
+    def _key_revoked(self, key_hash: str | None) -> None:
+        for listener in self.access_listeners:
+            listener.key_revoked(key_hash)
+
+    def _user_suspended(self, username: str) -> None:
+        for listener in self.access_listeners:
+            listener.user_suspended(username)
 
     async def close(self) -> None:
         """Flush every journal; when this process started Ray, stop the actors and Ray too.
@@ -117,6 +129,8 @@ class Runtime:
         """
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()
+        if self.keys is not None:
+            await self.keys.stop()
         flushed = self.client is not None and await self._flush()
         if not self.owns_ray:
             ray.shutdown()
