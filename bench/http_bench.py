@@ -114,11 +114,16 @@ def parse_arguments() -> argparse.Namespace:
                         help="also run this checkout with ORDER_SERVICE_METRICS=false as the baseline and measure "
                              "its single-order phase right after ours in every repeat: the cost of the metrics, "
                              "paired in one run")
+    parser.add_argument("--limits-on", type=float, metavar="RATE", default=None,
+                        help="run this checkout with ORDER_SERVICE_ORDER_RATE and ORDER_SERVICE_READ_RATE at RATE "
+                             "(high enough that nobody is refused), and as the baseline with limits off, and "
+                             "measure the baseline's single-order phase right after ours in every repeat: the "
+                             "cost of the limits, paired in one run")
     parser.add_argument("--pause", type=float, default=0.0,
                         help="seconds to wait after setup before the phases (e.g. to attach py-spy)")
     arguments = parser.parse_args()
-    if arguments.metrics_off and arguments.baseline:
-        parser.error("--metrics-off and --baseline both choose the baseline: give one")
+    if sum(map(bool, (arguments.metrics_off, arguments.baseline, arguments.limits_on))) > 1:
+        parser.error("--metrics-off, --limits-on and --baseline each choose the baseline: give one")
     return arguments
 
 
@@ -160,7 +165,9 @@ def new_run(arguments: argparse.Namespace) -> Run:
     layout = {name: str(value) for name, value in (("ORDER_SERVICE_SHARDS", arguments.shards),
                                                     ("ORDER_SERVICE_BOOK_ACTORS", arguments.book_actors))
               if value is not None}
-    service = ServiceProcess(root / "service", sync=not arguments.no_sync, settings=layout)
+    limits = {"ORDER_SERVICE_ORDER_RATE": str(arguments.limits_on), "ORDER_SERVICE_READ_RATE": str(arguments.limits_on)
+              } if arguments.limits_on else {}
+    service = ServiceProcess(root / "service", sync=not arguments.no_sync, settings={**layout, **limits})
     return Run(arguments, root, service, assets=[f"BN{index}" for index in range(arguments.assets)],
                phases=set(arguments.phases.split(",")))
 
@@ -177,7 +184,7 @@ def start_targets(run: Run) -> None:
     if "ceiling" in run.phases:
         run.sink = start_noop(run.sink_port, True, run.root / "sink.log")
         run.meter.watch(run.sink.pid, "raw sink")
-    if arguments.baseline or arguments.metrics_off:
+    if arguments.baseline or arguments.metrics_off or arguments.limits_on:
         start_baseline(run)
     if "peer" in run.phases:
         run.peer = start_peer(run.peer_port, run.root / "peer", run.assets, run.root / "peer.log")
@@ -198,6 +205,10 @@ def start_baseline(run: Run) -> None:
         run.revision = "this checkout, ORDER_SERVICE_METRICS=false"
         run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync,
                                       settings={**run.service.settings, "ORDER_SERVICE_METRICS": "false"})
+    elif run.arguments.limits_on:
+        run.revision = "this checkout, rate limits off"
+        settings = {name: value for name, value in run.service.settings.items() if not name.endswith("_RATE")}
+        run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync, settings=settings)
     else:
         worktree = run.worktree = run.root / "baseline-src"
         subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--quiet", "--detach", str(worktree),
