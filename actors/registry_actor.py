@@ -26,6 +26,7 @@ import ray
 
 from actors.audit_log import TABLES, AuditLog, entry_writes
 from actors.config import ServiceConfig, book_actor_for, shard_for
+from actors.faults import crash_point
 from actors.journaled import JournaledState
 from actors.records import (
     REGISTRY_RECORDS, AssetDefined, AuditLogged, KeyCreated, KeyRevoked, UserCreated, UserResumed, UserSuspended,
@@ -155,6 +156,7 @@ class RegistryActor:
             record = UserSuspended(username, timestamp) if suspended else UserResumed(username, timestamp)
             action = "user_suspended" if suspended else "user_resumed"
             await self._record([record], [("admin", action, username, {})], timestamp)
+            crash_point(self.config, "registry.after_suspend")
         # Again when nothing changed here: a shard that missed it (a crash between) catches up.
         await self._call(f"shard-{shard_for(username, self.config.shard_count)}", "set_suspended", username,
                          suspended, timestamp)

@@ -30,7 +30,7 @@ class TokenBuckets:
         self.rate = rate
         self.capacity = 2 * rate
         self._buckets: dict[str, list[float]] = {}  # key -> [tokens, when they were counted]
-        self._swept = time.monotonic()
+        self._swept = 0.0  # time.monotonic() of the last sweep
 
     def take(self, key: str, now: float) -> int | None:
         """Take a token: answer the whole tokens left, or None if there is none to take."""

@@ -260,6 +260,7 @@ class AccountShardActor:
             self.access.set_suspended(username, suspended)
             record = AccountSuspended(username, timestamp) if suspended else AccountResumed(username, timestamp)
             await self.store.append([SHARD_RECORDS.encode(record)])
+            crash_point(self.config, "shard.after_suspend")
         if not suspended:
             return 0
         # Stop orders that wait for a trigger must be cancelled here too, once they exist.
