@@ -124,7 +124,7 @@ def _print_single_orders(runs: dict[str, list[dict]], arguments: Namespace) -> N
                   f"(target >= 1.0x: {'MET' if ratio >= 1.0 else 'MISSED'})")
     if runs["baseline"]:
         s = runs["baseline"]
-        print(f"  baseline ({arguments.baseline or 'metrics off'}), single POST: "
+        print(f"  baseline ({_baseline_name(arguments)}), single POST: "
               f"{median_of(s, 'requests_per_s'):6.0f} req/s  "
               f"{_latencies(s)}  server {median_of(s, 'server_us_per_request'):.0f} cpu-us/req")
         if runs["single"]:
@@ -148,7 +148,7 @@ def _print_batches(runs: dict[str, list[dict]], arguments: Namespace) -> None:
     if runs.get("baseline batch"):
         theirs = runs["baseline batch"]
         paired = ", ".join(f"{ours['orders_per_s'] / other['orders_per_s']:.2f}" for ours, other in zip(s, theirs))
-        print(f"  baseline ({arguments.baseline or 'metrics off'}), batch of {arguments.batch_size}: "
+        print(f"  baseline ({_baseline_name(arguments)}), batch of {arguments.batch_size}: "
               f"{median_of(theirs, 'orders_per_s'):9.0f} orders/s accepted; service / baseline = "
               f"{orders / median_of(theirs, 'orders_per_s'):.2f}x (per repeat: {paired})")
 
@@ -163,7 +163,7 @@ def _print_open_loops(runs: dict[str, list[dict]], arguments: Namespace, rate: f
               f"{median_of(s, 'requests_per_s'):.0f} req/s  p50 {median_of(s, 'p50_ms'):.2f} ms  "
               f"p90 {median_of(s, 'p90_ms'):.2f} ms  p99 {p99:.2f} ms   "
               f"(target p99 < 25 ms: {'MET' if p99 < 25 else 'MISSED'})")
-    for name, label in (("baseline open", f"baseline ({arguments.baseline or 'metrics off'})"),
+    for name, label in (("baseline open", f"baseline ({_baseline_name(arguments)})"),
                         ("peer open", "matching-engine gateway")):
         if runs[name]:
             s = runs[name]
@@ -191,3 +191,9 @@ def _print_machine(runs: dict[str, list[dict]]) -> None:
         print(f"  whole machine busy during the measured windows: median {statistics.median(busy):.2f} of "
               f"{os.cpu_count()} cores (every process on the host, ours and others'); "
               f"load average at the end {load_average().split()}")
+
+
+def _baseline_name(arguments) -> str:
+    if arguments.baseline:
+        return arguments.baseline
+    return "rate limits off" if getattr(arguments, "limits_on", None) else "metrics off"
