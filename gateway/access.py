@@ -115,10 +115,16 @@ class KeyCache:
                 log.warning("polling the registry for key changes failed; retrying", exc_info=True)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
-            if reset:
-                self._reset(incarnation, epoch)
-            else:
-                self._apply(changes, epoch)
+            try:
+                if reset:
+                    self._reset(incarnation, epoch)
+                else:
+                    self._apply(changes, epoch)
+            except Exception:  # a listener's bug: start again from nothing cached, keep watching
+                log.exception("applying key changes failed; the key cache starts again")
+                self._owners.clear()
+                self.incarnation = None
+                continue
             self.trusted_until = sent + TRUST_SECONDS
 
     def _apply(self, changes: list, epoch: int) -> None:
