@@ -7,13 +7,15 @@ timed. Every key this module makes is kept, and the last test greps the service'
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.api import D, User, assert_envelope, assert_error, eventually, unique_suffix
+from tests.e2e.api import D, Api, User, assert_envelope, assert_error, eventually, unique_suffix
 from tests.e2e.streams import op, open_stream, receive_until
 
 SECRETS: list[str] = []  # every key made here: none may reach the log, the audit log or an error
@@ -301,3 +303,46 @@ def test_no_key_hash_or_token_is_in_the_log_the_audit_log_or_an_error(api, servi
         hashed = hashlib.sha256(secret.encode()).hexdigest()
         for text in (log, audit_text, str(bad)):
             assert secret not in text and hashed not in text
+
+
+# ---- across restarts -----------------------------------------------------------
+
+def test_revocations_suspensions_and_the_audit_log_survive_kill_9(service_factory):
+    process = service_factory()
+    process.start()
+    api = Api(process.base_url, process.admin_token)
+    try:
+        user, first = _user(api, usd="100")
+        kept, _ = _new_key(api, user.username)
+        assert_envelope(_revoke(api, user.username, first), 200, True)
+        assert_envelope(_suspend(api, user.username), 200, True)
+        before = _audit(api, limit=100)
+        process.kill_group()
+        process.start()
+        assert_error(api.get("/api/v1/balances", user), 401, "UNAUTHORIZED")
+        assert_error(api.get("/api/v1/balances", kept), 403, "USER_SUSPENDED")
+        assert _audit(api, limit=100) == before
+        assert_envelope(_suspend(api, user.username, "resume"), 200, True)
+        assert_envelope(api.get("/api/v1/balances", kept), 200, True)
+        assert _audit(api, limit=1)["entries"][0]["id"] == before["entries"][0]["id"] + 1
+    finally:
+        api.close()
+
+
+def test_a_data_directory_from_before_keys_had_ids_keeps_each_users_key_under_an_id(service_factory, tmp_path):
+    data_dir = tmp_path / "v1"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "journal_v1", data_dir)
+    process = service_factory(data_dir=data_dir)
+    process.start()
+    api = Api(process.base_url, process.admin_token)
+    try:
+        for username in ("alice", "bob00", "carol", "dave1"):
+            user = assert_envelope(_admin_user(api, username), 200, True)
+            assert user["status"] == "active" and len(user["keys"]) == 1
+            assert 0 < len(user["keys"][0]["key_id"]) <= 16 and user["keys"][0]["revoked_at"] is None
+        # A new key works beside the old one, and the audit log starts empty for the old users.
+        key, _ = _new_key(api, "alice")
+        assert assert_envelope(api.get("/api/v1/balances", key), 200, True)["username"] == "alice"
+        assert [entry["action"] for entry in _audit(api, username="alice")["entries"]] == ["key_created"]
+    finally:
+        api.close()
