@@ -41,9 +41,10 @@ from actors.messages import (
     AdjustBalance, Balance, BalanceOutcome, BookCancel, BookOrder, CancelAnswer, CancelOrder, OrderOutcome,
     OrderView, Page, PlaceOrder, SettlementBatch, SubmitAnswer, Transaction, from_rows, to_rows,
 )
-from actors.records import SHARD_RECORDS, AccountResumed, AccountSuspended
+from actors.records import SHARD_RECORDS
 from actors.retry import call_with_retry
 from actors.shard_access import ShardAccess
+from actors.shard_suspension import ShardSuspension
 from actors.streams import OrderStreams
 from engine import (
     Accounts, AssetSpec, CloseReason, OrderAccepted, OrderRecord, OrderType, RejectReason, TradeExecuted,
@@ -70,7 +71,7 @@ def _closed(order: OrderRecord) -> bool:
     return not order.is_open
 
 
-class AccountShardActor:
+class AccountShardActor(ShardSuspension):
     """Balances, holds, orders and transactions of the accounts of one shard."""
 
     def __init__(self, config: ServiceConfig, index: int, replay_until: int | None = None,
@@ -249,41 +250,6 @@ class AccountShardActor:
         # Whether our cancel or a fill closed it, the book's word arrives as a settlement.
         await asyncio.gather(*(self._wait(order.order_id, _closed) for order in orders))
 
-    # ---- access: suspension and rate limits (see actors/shard_access.py) ----
-
-    async def set_suspended(self, username: str, suspended: bool, timestamp: int) -> int:
-        """Suspend (refuse the user's orders from now on, then cancel its open ones with reason
-        user_suspended) or resume a user, journaled; answer how many orders this call cancelled.
-        Idempotent: suspending again cancels whatever is still open."""
-        await self._ensure_ready()
-        if (username in self.access.suspended) != suspended:
-            self.access.set_suspended(username, suspended)
-            record = AccountSuspended(username, timestamp) if suspended else AccountResumed(username, timestamp)
-            await self.store.append([SHARD_RECORDS.encode(record)])
-            crash_point(self.config, "shard.after_suspend")
-        if not suspended:
-            return 0
-        # Stop orders that wait for a trigger must be cancelled here too, once they exist.
-        orders = user_open_orders(self.accounts, username)
-        await self._cancel_open(orders, timestamp, CloseReason.USER_SUSPENDED)
-        return sum(1 for order in orders if order.reason is CloseReason.USER_SUSPENDED)
-
-    async def sync_suspended(self, usernames: list[str]) -> bool:
-        """Make this shard's suspensions those the registry journaled (at its start: a crash between
-        the registry's journal and ours is finished here)."""
-        await self._ensure_ready()
-        timestamp = now_micros()
-        wanted = set(usernames)
-        for username in sorted(self.access.suspended - wanted):
-            await self.set_suspended(username, False, timestamp)
-        for username in sorted(wanted):
-            await self.set_suspended(username, True, timestamp)
-        return True
-
-    async def admit_read(self, username: str) -> int | None:
-        """Take a read token of the user: the tokens left, or None when limited."""
-        return self.access.admit_read(username)
-
     async def apply_settlements(self, book_index: int, rows: list[list]) -> dict[str, int]:
         """Apply numbered settlements (`SettlementBatch` rows) in order; answer the applied sequence
         per asset once durable."""
@@ -395,11 +361,8 @@ class AccountShardActor:
 
     def _replay(self, raw: list) -> None:
         record = SHARD_RECORDS.decode(raw)
-        kind = type(record)
-        if kind is AccountSuspended or kind is AccountResumed:
-            self.access.set_suspended(record.username, kind is AccountSuspended)
-            return
-        self.accounts.apply(record)
+        if not self._replay_access(record):
+            self.accounts.apply(record)
         if len(self.accounts.closed_orders) + len(self.accounts.new_transactions) > 100_000 and self._kept_on_disk:
             self.accounts.take_history()  # on disk already: the records wrote it
 
@@ -530,12 +493,7 @@ class AccountShardActor:
         if aborted:
             log.warning("shard %d failed %d orders that never reached a book", self.index, len(aborted))
             await self._journal(aborted)
-        # A suspension whose cancels a crash interrupted is finished once this shard serves.
-        unfinished = [username for username in self.access.suspended if self.accounts.orders_by_user.get(username)]
-        for username in unfinished:
-            task = asyncio.get_running_loop().create_task(self.set_suspended(username, True, timestamp))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        self._finish_suspensions(timestamp)
 
     def _load_state(self, state: dict) -> None:
         for username in state.pop("suspended", ()):

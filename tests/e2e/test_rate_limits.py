@@ -151,10 +151,10 @@ def test_reads_are_limited_per_user_with_a_remaining_count(limited):
             return await asyncio.gather(*(client.get("/api/v1/balances", headers=who.headers)
                                           for _ in range(count)))
 
-    answers = asyncio.run(reads(user, 20))
+    answers = asyncio.run(reads(user, 40))
     ok = [response for response in answers if response.status_code == 200]
     refused = [response for response in answers if response.status_code == 429]
-    assert len(ok) + len(refused) == 20 and refused
+    assert len(ok) + len(refused) == 40 and refused
     assert 2 * READ_RATE <= len(ok)
     assert all(int(response.headers["x-ratelimit-remaining"]) >= 0 for response in ok)
     for response in refused:
