@@ -150,7 +150,7 @@ class AssetBookActor:
         for cancel in cancels:
             book = self.books[cancel.asset_id]
             resting = book.resting(cancel.order_id)  # None for a waiting stop: no level changes
-            event = book.cancel(cancel.order_id, cancel.timestamp)
+            event = book.cancel(cancel.order_id, cancel.timestamp, cancel.reason)
             if isinstance(event, RejectReason):
                 cancelled.append(False)
                 continue

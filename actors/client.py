@@ -99,18 +99,64 @@ class ServiceClient:
 
     # ---- registry ------------------------------------------------------
 
-    async def create_user(self, username: str, key_hash: str, created_at: int) -> str | None:
+    async def create_user(self, username: str, key_hash: str, created_at: int) -> list:
+        """`[refusal or None, key_id]`."""
         return await self._timed(REGISTRY, "create_user",
                                  partial(self.registry.create_user.remote, username, key_hash, created_at))
 
-    async def authenticate(self, key_hash: str) -> str | None:
+    async def authenticate(self, key_hash: str) -> list | None:
+        """`[username, key_id, suspended, epoch]` of a live key, or None."""
         return await self._ask(REGISTRY, self.registry, "authenticate", key_hash)
 
     async def user_exists(self, username: str) -> bool:
         return await self._ask(REGISTRY, self.registry, "user_exists", username)
 
-    async def create_asset(self, spec: AssetSpec) -> str | None:
-        return await self._timed(REGISTRY, "create_asset", partial(self.registry.create_asset.remote, spec))
+    async def user(self, username: str) -> dict | None:
+        return await self._ask(REGISTRY, self.registry, "user", username)
+
+    async def create_key(self, username: str, key_hash: str, created_at: int) -> list:
+        """`[refusal or None, key_id]`."""
+        return await self._timed(REGISTRY, "create_key",
+                                 partial(self.registry.create_key.remote, username, key_hash, created_at))
+
+    async def revoke_key(self, username: str, key_id: str, timestamp: int) -> str | None:
+        return await self._ask(REGISTRY, self.registry, "revoke_key", username, key_id, timestamp)
+
+    async def rotate_key(self, key_hash: str, new_key_hash: str, timestamp: int) -> list:
+        """`[refusal or None, username, new key_id]`."""
+        return await self._timed(REGISTRY, "rotate_key",
+                                 partial(self.registry.rotate_key.remote, key_hash, new_key_hash, timestamp))
+
+    async def set_suspended(self, username: str, suspended: bool, timestamp: int) -> list:
+        """`[refusal or None, the user]`; safe to repeat."""
+        return await self._ask(REGISTRY, self.registry, "set_suspended", username, suspended, timestamp)
+
+    async def touch_keys(self, key_hashes: list[str], timestamp: int) -> None:
+        await self._ask(REGISTRY, self.registry, "touch_keys", key_hashes, timestamp)
+
+    async def access_changes(self, incarnation: str | None, epoch: int, timeout: float) -> list:
+        """Long-poll the key revocations and suspensions past `epoch` (not timed: see streams)."""
+        return await self.registry.access_changes.remote(incarnation, epoch, timeout)
+
+    async def log_action(self, actor: str, action: str, target: str, details: dict, timestamp: int) -> int:
+        """Journal an audit-log entry of an action done elsewhere (a deposit, a withdrawal)."""
+        return await self._timed(REGISTRY, "log_action",
+                                 partial(self.registry.log_action.remote, actor, action, target, details, timestamp))
+
+    async def audit_page(self, action: str | None, username: str | None, limit: int, offset: int) -> list:
+        """`[entries, total]`, newest first."""
+        return await self._ask(REGISTRY, self.registry, "audit_page", action, username, limit, offset)
+
+    async def admit_read(self, username: str) -> int | None:
+        """Take a read token at the user's shard: tokens left, or None when limited."""
+        return await self._ask_shard(username, "admit_read", username)
+
+    async def create_asset(self, spec: AssetSpec, timestamp: int | None = None,
+                           details: dict | None = None) -> str | None:
+        """Define an asset; `details` go to its audit entry."""
+        timestamp = time.time_ns() // 1000 if timestamp is None else timestamp
+        return await self._timed(REGISTRY, "create_asset",
+                                 partial(self.registry.create_asset.remote, spec, timestamp, details))
 
     async def assets(self) -> list[AssetSpec]:
         return await self._ask(REGISTRY, self.registry, "assets_list")

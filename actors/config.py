@@ -58,6 +58,9 @@ class ServiceConfig:
     snapshot_seconds: float = 60.0
     journal_retention: int | None = None  # records kept before the latest snapshot; None: all
     journal_map_size: int = DEFAULT_MAP_SIZE  # each journal's first LMDB map, in bytes; it doubles when full
+    # Per-user rate limits (API.md): order operations and other user requests a second; 0: off.
+    order_rate: float = 0.0
+    read_rate: float = 0.0
     # Fault injection for tests: named points where an actor process dies once (see actors.faults).
     crash_points: frozenset[str] = frozenset()
 
@@ -66,6 +69,8 @@ class ServiceConfig:
             raise ValueError(f"shard_count must be between 1 and {MAX_SHARDS}")
         if self.book_actor_count < 1:
             raise ValueError("book_actor_count must be at least 1")
+        if self.order_rate < 0 or self.read_rate < 0:
+            raise ValueError("rate limits are 0 (off) or positive")
         if self.journal_map_size < 1:
             raise ValueError("journal_map_size must be a positive number of bytes")
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())

@@ -103,23 +103,25 @@ class OrderOutcome(NamedTuple):
     """A shard's answer to a `PlaceOrder` or a `CancelOrder`.
 
     `PLACED` (done) carries the order; `DUPLICATE` the earlier order with that client order id;
-    `REJECTED` a `RejectReason` value, and the order where there is one (a cancel of a closed order)."""
+    `REJECTED` a `RejectReason` value, and the order where there is one (a cancel of a closed order).
+    `remaining`: while an order rate limit is on, the user's whole tokens left after this one."""
 
     status: str
     reason: str | None
     order: OrderView | None
+    remaining: int | None = None
 
     @classmethod
-    def placed(cls, order: OrderView) -> OrderOutcome:
-        return _new(cls, (PLACED, None, order))
+    def placed(cls, order: OrderView, remaining: int | None = None) -> OrderOutcome:
+        return _new(cls, (PLACED, None, order, remaining))
 
     @classmethod
-    def duplicate(cls, order: OrderView) -> OrderOutcome:
-        return _new(cls, (DUPLICATE, None, order))
+    def duplicate(cls, order: OrderView, remaining: int | None = None) -> OrderOutcome:
+        return _new(cls, (DUPLICATE, None, order, remaining))
 
     @classmethod
-    def rejected(cls, reason: str, order: OrderView | None = None) -> OrderOutcome:
-        return _new(cls, (REJECTED, reason, order))
+    def rejected(cls, reason: str, order: OrderView | None = None, remaining: int | None = None) -> OrderOutcome:
+        return _new(cls, (REJECTED, reason, order, remaining))
 
     @property
     def ok(self) -> bool:
@@ -127,12 +129,13 @@ class OrderOutcome(NamedTuple):
 
     @staticmethod
     def to_rows(outcomes: Iterable[OrderOutcome]) -> list[list]:
-        return [[status, reason, None if order is None else [*order]] for status, reason, order in outcomes]
+        return [[status, reason, None if order is None else [*order], remaining]
+                for status, reason, order, remaining in outcomes]
 
     @staticmethod
     def from_rows(rows: Iterable[list]) -> list[OrderOutcome]:
-        return [_new(OrderOutcome, (status, reason, None if order is None else _new(OrderView, order)))
-                for status, reason, order in rows]
+        return [_new(OrderOutcome, (status, reason, None if order is None else _new(OrderView, order), remaining))
+                for status, reason, order, remaining in rows]
 
 
 class BalanceOutcome(NamedTuple):
@@ -185,6 +188,7 @@ class BookCancel(NamedTuple):
     order_id: int
     asset_id: str
     timestamp: int
+    reason: str  # the CloseReason value the order closes with: user_cancelled, user_suspended
 
 
 # ---- book -> account shard -------------------------------------------------

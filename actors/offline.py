@@ -19,7 +19,7 @@ from pathlib import Path
 from actors.book_actor import AssetBookActor, resting_orders, waiting_stops
 from actors.client import combine_audits
 from actors.config import ServiceConfig, recorded_layout
-from actors.records import BOOK_RECORDS, REGISTRY_RECORDS, SHARD_RECORDS, UserCreated, event_times
+from actors.records import BOOK_RECORDS, REGISTRY_RECORDS, SHARD_RECORDS, AssetDefined, event_times
 from actors.registry_actor import RegistryActor
 from actors.shard_actor import AccountShardActor
 from engine import Accounts, OrderAccepted, RejectReason, decode_event, state_digest
@@ -58,7 +58,7 @@ def rebuild(data_dir: Path) -> OfflineService:
     config = layout_config(data_dir)
     books = [AssetBookActor(config, index) for index in range(config.book_actor_count)]
     shards = [AccountShardActor(config, index, offline=True) for index in range(config.shard_count)]
-    service = OfflineService(config, RegistryActor(config), shards, books)
+    service = OfflineService(config, RegistryActor(config, offline=True), shards, books)
     for shard in shards:
         accounts = shard.accounts
         for book in books:
@@ -190,10 +190,13 @@ def record_time(stream: str, raw: list) -> int | None:
 
     Shards journal one event per record (a settlement holds its book's events); books journal
     one record per call (matches and cancels carry events; fences and new assets none); the
-    registry stamps users, not assets."""
+    registry stamps users, keys, suspensions and audit entries, not assets."""
     if stream == "registry":
         record = REGISTRY_RECORDS.decode(raw)
-        return record.created_at if type(record) is UserCreated else None
+        if type(record) is AssetDefined:
+            return None
+        return getattr(record, "created_at", None) or getattr(record, "timestamp", None) or getattr(
+            record, "revoked_at", None)
     if stream.startswith("shard-"):
         stamps = event_times(SHARD_RECORDS.decode(raw))
     else:
@@ -238,7 +241,7 @@ def replay_stream(data_dir: Path, stream: str, until: int | None = None) -> dict
     config = layout_config(data_dir)
     kind, _, number = stream.partition("-")
     if kind == "registry" and not number:
-        actor = RegistryActor(config, replay_until=until)
+        actor = RegistryActor(config, replay_until=until, offline=True)
         state = actor._snapshot_state()
     elif kind == "shard" and number.isdigit() and int(number) < config.shard_count:
         actor = AccountShardActor(config, int(number), replay_until=until, offline=True)

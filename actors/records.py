@@ -13,7 +13,12 @@ reads a record by position.
   durable), so a replay drops them from the outbox.
 - An account shard journals the engine's own events (`OrderAccepted`, `FundsHeld`,
   `SettlementApplied`, ...: see engine/events.py), each as one record.
-- The registry journals `UserCreated` and `AssetDefined`.
+- The registry journals `UserCreated` and `AssetDefined`; since issue 18 also `KeyCreated`,
+  `KeyRevoked`, `UserSuspended`, `UserResumed` and `AuditLogged` (version 2 still: new kinds,
+  and `UserCreated` gained a last field, `key_id`, which records written before lack: their
+  user's key then gets an id derived from its hash, the same at every replay).
+- An account shard also journals `AccountSuspended` and `AccountResumed` (its own records,
+  not engine events): a suspended account takes no orders.
 """
 
 from __future__ import annotations
@@ -69,9 +74,46 @@ class AssetOpened(NamedTuple):
 # ---- registry ----------------------------------------------------------------
 
 class UserCreated(NamedTuple):
+    """A user and its first API key (`key_id` None in records from before keys had ids)."""
+
     username: str
     key_hash: str
     created_at: int
+    key_id: str | None = None
+
+
+class KeyCreated(NamedTuple):
+    username: str
+    key_id: str
+    key_hash: str
+    created_at: int
+
+
+class KeyRevoked(NamedTuple):
+    username: str
+    key_id: str
+    revoked_at: int
+
+
+class UserSuspended(NamedTuple):
+    username: str
+    timestamp: int
+
+
+class UserResumed(NamedTuple):
+    username: str
+    timestamp: int
+
+
+class AuditLogged(NamedTuple):
+    """One entry of the audit log (actors/audit_log.py); never a key, token or hash in it."""
+
+    entry_id: int
+    timestamp: int
+    actor: str
+    action: str
+    target: str
+    details: dict
 
 
 class AssetDefined(NamedTuple):
@@ -124,7 +166,23 @@ def _registry_v1(raw: list) -> NamedTuple:
 
 
 BOOK_RECORDS = RecordCodec((OrdersMatched, OrdersCancelled, Fenced, AssetOpened), _book_v1)
-REGISTRY_RECORDS = RecordCodec((UserCreated, AssetDefined), _registry_v1)
+REGISTRY_RECORDS = RecordCodec((UserCreated, AssetDefined, KeyCreated, KeyRevoked, UserSuspended, UserResumed,
+                                AuditLogged), _registry_v1)
+
+
+# ---- account shard's own records (beside the engine's events) -----------------
+
+class AccountSuspended(NamedTuple):
+    username: str
+    timestamp: int
+
+
+class AccountResumed(NamedTuple):
+    username: str
+    timestamp: int
+
+
+_SHARD_OWN = {kind.__name__: kind for kind in (AccountSuspended, AccountResumed)}
 
 
 class ShardRecordCodec:
@@ -148,6 +206,9 @@ class ShardRecordCodec:
             return decode_event(raw)
         if version not in READABLE:
             raise RecordVersionError(f"record version {version!r}; this code reads up to {VERSION}")
+        own = _SHARD_OWN.get(event[0])
+        if own is not None:
+            return own(*event[1:])
         return decode_event(event)
 
 

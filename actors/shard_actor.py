@@ -44,6 +44,8 @@ from actors.messages import (
 from actors.records import SHARD_RECORDS
 from actors.retry import call_with_retry
 from actors.shard_changes import ShardChanges, decided as _decided, now_micros
+from actors.shard_access import ShardAccess
+from actors.shard_suspension import ShardSuspension
 from actors.streams import OrderStreams
 from engine import (
     Accounts, AssetSpec, CloseReason, OrderAccepted, OrderRecord, OrderType, RejectReason,
@@ -62,7 +64,7 @@ def _closed(order: OrderRecord) -> bool:
     return not order.is_open
 
 
-class AccountShardActor(ShardChanges):
+class AccountShardActor(ShardChanges, ShardSuspension):
     """Balances, holds, orders and transactions of the accounts of one shard."""
 
     def __init__(self, config: ServiceConfig, index: int, replay_until: int | None = None,
@@ -83,8 +85,9 @@ class AccountShardActor(ShardChanges):
         self._closing: dict[int, OrderRecord] = {}
         self._unsaved: dict[str, Transaction] = {}
         self.streams = OrderStreams()  # watched users' order changes and fills (live streams)
+        self.access = ShardAccess(config.order_rate, config.read_rate)  # suspensions, rate limits
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
-                                    snapshot=lambda: self.accounts.to_state(),
+                                    snapshot=self._snapshot_state,
                                     snapshot_every=config.snapshot_every, snapshot_seconds=config.snapshot_seconds,
                                     retention=config.journal_retention, map_size=config.journal_map_size,
                                     tables=TABLES, create_tables=not offline)
@@ -142,14 +145,21 @@ class AccountShardActor(ShardChanges):
         accepted: list[tuple[int, int]] = []
         outgoing: dict[int, list[BookOrder]] = {}
         orders = self.accounts.orders
+        check = self.access.order_check  # None unless someone here is suspended or orders are limited
+        remaining = None
         for position, request in enumerate(requests):
+            if check is not None:
+                refused, remaining = check(request.username)
+                if refused is not None:
+                    results[position] = OrderOutcome.rejected(refused, None, remaining)
+                    continue
             kind, tif = ORDER_TYPES.get(request.order_type), TIMES_IN_FORCE.get(request.time_in_force)
             if kind is None or tif is None:
-                results[position] = OrderOutcome.rejected(RejectReason.INVALID_ORDER.value)
+                results[position] = OrderOutcome.rejected(RejectReason.INVALID_ORDER.value, None, remaining)
                 continue
             earlier = self._earlier_order(request.username, request.client_order_id)
             if earlier is not None:
-                results[position] = OrderOutcome.duplicate(earlier)
+                results[position] = OrderOutcome.duplicate(earlier, remaining)
                 continue
             order_id = make_order_id(self.next_sequence, self.index)
             outcome = self.accounts.place_order(
@@ -157,11 +167,11 @@ class AccountShardActor(ShardChanges):
                 request.quantity, request.price, request.client_order_id, request.description, timestamp,
                 request.stop_price, request.stop_kind)
             if isinstance(outcome, RejectReason):
-                results[position] = OrderOutcome.rejected(outcome.value)
+                results[position] = OrderOutcome.rejected(outcome.value, None, remaining)
                 continue
             self.next_sequence += 1
             events.extend(outcome)
-            accepted.append((position, order_id))
+            accepted.append((position, order_id, remaining))
             # A market buy's budget is all it holds: the user's available USD.
             budget = orders[order_id].reserved if kind is OrderType.MARKET_BUY else None
             book = book_actor_for(request.asset_id, self.config.book_actor_count)
@@ -170,7 +180,7 @@ class AccountShardActor(ShardChanges):
                 tif.value, bool(request.post_only), budget, timestamp, request.stop_price, request.stop_kind)))
         if not accepted:
             return OrderOutcome.to_rows(results)
-        decided = [self._wait(order_id, _decided) for _, order_id in accepted]
+        decided = [self._wait(order_id, _decided) for _, order_id, _ in accepted]
         # The hold is durable before the book sees the order, so a crash can never
         # leave a trade whose buyer or seller holds nothing.
         await self._journal(events)
@@ -178,8 +188,8 @@ class AccountShardActor(ShardChanges):
         for book, book_orders in outgoing.items():
             self._sender(book).send(book_orders)
         await asyncio.gather(*decided)
-        for position, order_id in accepted:
-            results[position] = OrderOutcome.placed(self._view(order_id))
+        for position, order_id, left in accepted:
+            results[position] = OrderOutcome.placed(self._view(order_id), left)
         return OrderOutcome.to_rows(results)
 
     async def cancel_orders(self, rows: list[list]) -> list[list]:
@@ -190,33 +200,41 @@ class AccountShardActor(ShardChanges):
         timestamp = now_micros()
         results: list = [None] * len(requests)
         targets: list[tuple[int, OrderRecord]] = []
+        check = self.access.order_check
+        left: dict[int, int | None] = {}
         for position, request in enumerate(requests):
+            if check is not None:
+                refused, left[position] = check(request.username)
+                if refused is not None:
+                    results[position] = OrderOutcome.rejected(refused, None, left[position])
+                    continue
             order = self.accounts.user_order(request.username, request.order_id)
             if order is not None:
                 targets.append((position, order))
                 continue
             closed = self._user_view(request.username, request.order_id)
             if closed is None:
-                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_FOUND.value)
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_FOUND.value, None, left.get(position))
             else:
-                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, closed)
-        await self._cancel_at_books(targets, timestamp)
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, closed, left.get(position))
+        await self._cancel_open([order for _, order in targets], timestamp, CloseReason.USER_CANCELLED)
         for position, order in targets:
             if order.reason is CloseReason.USER_CANCELLED:
-                results[position] = OrderOutcome.placed(order.view())
+                results[position] = OrderOutcome.placed(order.view(), left.get(position))
             else:
-                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view())
+                results[position] = OrderOutcome.rejected(RejectReason.ORDER_NOT_OPEN.value, order.view(),
+                                                          left.get(position))
         return OrderOutcome.to_rows(results)
 
-    async def _cancel_at_books(self, targets: list[tuple[int, OrderRecord]], timestamp: int) -> None:
-        """Cancel orders at their books, one call per book, and wait until each has closed
-        (by the cancel, or by a fill that came first)."""
+    async def _cancel_open(self, orders: list[OrderRecord], timestamp: int, reason: CloseReason) -> None:
+        """Take open orders off their books (one call per book actor, each journaled there as one
+        record) and wait until each has closed here, by this cancel or by a fill before it."""
         # An order still waiting for its book's verdict is cancelled once it has one.
-        await asyncio.gather(*(self._wait(order.order_id, _decided) for _, order in targets))
+        await asyncio.gather(*(self._wait(order.order_id, _decided) for order in orders))
         by_book: dict[int, list[BookCancel]] = {}
-        for position, order in targets:
+        for order in orders:
             book = book_actor_for(order.asset_id, self.config.book_actor_count)
-            by_book.setdefault(book, []).append(BookCancel(order.order_id, order.asset_id, timestamp))
+            by_book.setdefault(book, []).append(BookCancel(order.order_id, order.asset_id, timestamp, reason.value))
         answers = await asyncio.gather(*(
             call_with_retry(lambda book=book, cancels=cancels: self._book(book).cancel.remote(
                                 self.index, to_rows(cancels), dict(self._durable_applied)),
@@ -225,7 +243,7 @@ class AccountShardActor(ShardChanges):
         for answer in answers:
             self._apply_handed_out(CancelAnswer.from_row(answer))
         # Whether our cancel or a fill closed it, the book's word arrives as a settlement.
-        await asyncio.gather(*(self._wait(order.order_id, _closed) for _, order in targets))
+        await asyncio.gather(*(self._wait(order.order_id, _closed) for order in orders))
 
     async def apply_settlements(self, book_index: int, rows: list[list]) -> dict[str, int]:
         """Apply numbered settlements (`SettlementBatch` rows) in order; answer the applied sequence
@@ -337,7 +355,9 @@ class AccountShardActor(ShardChanges):
         return None if order_id is None else self._view(order_id)
 
     def _replay(self, raw: list) -> None:
-        self.accounts.apply(SHARD_RECORDS.decode(raw))
+        record = SHARD_RECORDS.decode(raw)
+        if not self._replay_access(record):
+            self.accounts.apply(record)
         if len(self.accounts.closed_orders) + len(self.accounts.new_transactions) > 100_000 and self._kept_on_disk:
             self.accounts.take_history()  # on disk already: the records wrote it
 
@@ -476,9 +496,18 @@ class AccountShardActor(ShardChanges):
             log.warning("shard %d gave back the holds of %d amends that never reached a book", self.index, len(amends))
         if aborted or amends:
             await self._journal(aborted + amends)
+        self._finish_suspensions(timestamp)
 
     def _load_state(self, state: dict) -> None:
+        for username in state.pop("suspended", ()):
+            self.access.set_suspended(username, True)
         self.accounts = Accounts.from_state(state)
+
+    def _snapshot_state(self) -> dict:
+        state = self.accounts.to_state()
+        if self.access.suspended:  # only then: a state without suspensions reads as before
+            state["suspended"] = sorted(self.access.suspended)
+        return state
 
     def _book(self, book: int) -> ray.actor.ActorHandle:
         handle = self._books.get(book)

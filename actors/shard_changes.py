@@ -22,7 +22,7 @@ import time
 from actors.config import book_actor_for, make_order_id
 from actors.faults import crash_point
 from actors.messages import AmendOrder, BookAmend, OrderOutcome, OrderView, from_rows
-from engine import OrderRecord, RejectReason
+from engine import CloseReason, OrderRecord, RejectReason
 
 
 def now_micros() -> int:
@@ -53,7 +53,7 @@ class ShardChanges:
                    if asset_id is None or orders[order_id].asset_id == asset_id]
         if not targets:
             return []
-        await self._cancel_at_books(targets, now_micros())
+        await self._cancel_open([order for _, order in targets], now_micros(), CloseReason.USER_CANCELLED)
         return [order.view() for _, order in targets if order.reason is not None
                 and order.reason.value == "user_cancelled"]
 

@@ -122,11 +122,16 @@ def parse_arguments() -> argparse.Namespace:
                         help="attach the service (and the baseline) to this Ray cluster, whose actor tier "
                              "`order-service actors` created (bench/cluster_bench.py does)")
     parser.add_argument("--admin-token", default=None, help="the cluster's admin token (with --ray-address)")
+    parser.add_argument("--limits-on", type=float, metavar="RATE", default=None,
+                        help="run this checkout with ORDER_SERVICE_ORDER_RATE and ORDER_SERVICE_READ_RATE at RATE "
+                             "(high enough that nobody is refused), and as the baseline with limits off, and "
+                             "measure the baseline's single-order phase right after ours in every repeat: the "
+                             "cost of the limits, paired in one run")
     parser.add_argument("--pause", type=float, default=0.0,
                         help="seconds to wait after setup before the phases (e.g. to attach py-spy)")
     arguments = parser.parse_args()
-    if sum(map(bool, (arguments.metrics_off, arguments.baseline, arguments.workers))) > 1:
-        parser.error("--metrics-off, --baseline and --workers each choose the baseline: give one")
+    if sum(map(bool, (arguments.metrics_off, arguments.baseline, arguments.workers, arguments.limits_on))) > 1:
+        parser.error("--metrics-off, --baseline, --workers and --limits-on each choose the baseline: give one")
     return arguments
 
 
@@ -172,7 +177,9 @@ def new_run(arguments: argparse.Namespace) -> Run:
         layout["ORDER_SERVICE_WORKERS"] = "1"
     if arguments.ray_address:
         layout["RAY_ADDRESS"] = arguments.ray_address
-    service = ServiceProcess(root / "service", sync=not arguments.no_sync, settings=layout)
+    limits = {"ORDER_SERVICE_ORDER_RATE": str(arguments.limits_on), "ORDER_SERVICE_READ_RATE": str(arguments.limits_on)
+              } if arguments.limits_on else {}
+    service = ServiceProcess(root / "service", sync=not arguments.no_sync, settings={**layout, **limits})
     if arguments.admin_token:
         service.admin_token = arguments.admin_token
     return Run(arguments, root, service, assets=[f"BN{index}" for index in range(arguments.assets)],
@@ -191,7 +198,7 @@ def start_targets(run: Run) -> None:
     if "ceiling" in run.phases:
         run.sink = start_noop(run.sink_port, True, run.root / "sink.log")
         run.meter.watch(run.sink.pid, "raw sink")
-    if arguments.baseline or arguments.metrics_off or arguments.workers:
+    if arguments.baseline or arguments.metrics_off or arguments.workers or arguments.limits_on:
         start_baseline(run)
     if "peer" in run.phases:
         run.peer = start_peer(run.peer_port, run.root / "peer", run.assets, run.root / "peer.log")
@@ -218,6 +225,10 @@ def start_baseline(run: Run) -> None:
         run.revision = "this checkout, ORDER_SERVICE_METRICS=false"
         run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync,
                                       settings={**run.service.settings, "ORDER_SERVICE_METRICS": "false"})
+    elif run.arguments.limits_on:
+        run.revision = "this checkout, rate limits off"
+        settings = {name: value for name, value in run.service.settings.items() if not name.endswith("_RATE")}
+        run.baseline = ServiceProcess(run.root / "baseline", sync=run.service.sync, settings=settings)
     else:
         worktree = run.worktree = run.root / "baseline-src"
         subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--quiet", "--detach", str(worktree),

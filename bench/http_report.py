@@ -194,10 +194,11 @@ def _print_machine(runs: dict[str, list[dict]]) -> None:
 
 
 def baseline_label(arguments) -> str:
-    """What the baseline is: an older revision, N gateway processes, or the metrics off."""
+    """What the baseline is: an older revision, N gateway processes, the rate limits off, or the metrics off."""
     if arguments.baseline:
         return arguments.baseline
     if getattr(arguments, "workers", None):
         return f"{arguments.workers} gateway processes"
+    if getattr(arguments, "limits_on", None):
+        return "rate limits off"
     return "metrics off"
-

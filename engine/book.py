@@ -194,8 +194,9 @@ class OrderBook(StopsAndAmends):
             return RejectReason.DUPLICATE_ORDER_ID
         return self._take(order_id, owner, side, quantity, None, _IOC, None, timestamp)
 
-    def cancel(self, order_id: int, timestamp: int = 0) -> OrderClosed | RejectReason:
-        """Take a resting order off the book, or a waiting stop off its list."""
+    def cancel(self, order_id: int, timestamp: int = 0, reason: str = _USER_CANCELLED) -> OrderClosed | RejectReason:
+        """Take a resting order off the book, or a waiting stop off its list, closed for `reason`
+        (a CloseReason value)."""
         entry = self._orders.get(order_id)
         if entry is None:
             entry = self.stops.remove(order_id) if self.stops.entries else None
@@ -204,7 +205,7 @@ class OrderBook(StopsAndAmends):
         else:
             self._remove(entry)
         self.sequence += 1
-        return _new(OrderClosed, (order_id, entry[OWNER], _CANCELLED, _USER_CANCELLED, timestamp))
+        return _new(OrderClosed, (order_id, entry[OWNER], _CANCELLED, reason, timestamp))
 
     # ---- replay --------------------------------------------------------
 

@@ -79,6 +79,7 @@ class CloseReason(str, Enum):
     SELF_TRADE_PREVENTED = "self_trade_prevented"
     POST_ONLY_WOULD_MATCH = "post_only_would_match"
     RECOVERY_ABORTED = "recovery_aborted"
+    USER_SUSPENDED = "user_suspended"
 
 
 def check_order_shape(order_type: OrderType, time_in_force: TimeInForce, post_only: bool,

@@ -17,7 +17,7 @@ from fastapi import HTTPException as StarletteHTTPException
 from gateway.errors import ApiError, error_response, install_error_handlers
 from gateway.metrics import HttpMetrics
 from gateway.models.common import ErrorEnvelope
-from gateway.routers import accounts, admin, assets, health, metrics, orders, streams
+from gateway.routers import access, accounts, admin, assets, health, metrics, orders, streams
 from gateway.runtime import Runtime
 from gateway.stream_hub import StreamHub
 
@@ -56,6 +56,28 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class RateLimitHeader:
+    """Add `X-RateLimit-Remaining` to answers of routes that took a read token (gateway/deps.py
+    leaves the count in the request's state); order routes add theirs themselves."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_header(message):
+            if message["type"] == "http.response.start":
+                remaining = scope.get("state", {}).get("rate_limit_remaining")
+                headers = message.get("headers") or []
+                if remaining is not None and not any(name == b"x-ratelimit-remaining" for name, _ in headers):
+                    message = {**message, "headers": [*headers, (b"x-ratelimit-remaining", str(remaining).encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 def _too_large() -> ApiError:
@@ -116,6 +138,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.streams = StreamHub(runtime)
     for module in (orders, accounts, assets, admin):  # the busiest first: routes are matched in order
         app.include_router(module.router)
+    app.include_router(access.admin)
+    app.include_router(access.keys)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(streams.router)
@@ -123,6 +147,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     _with_error_envelope(app)
 
+    if runtime.settings.read_rate > 0:  # only then: the read routes' X-RateLimit-Remaining
+        app.add_middleware(RateLimitHeader)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     if runtime.metrics.enabled:  # outermost: it counts the body limit's refusals too (route "unmatched")
         app.add_middleware(HttpMetrics, metrics=runtime.metrics)

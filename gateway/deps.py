@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gateway.errors import ApiError, not_ready
-from gateway.runtime import Runtime
+from gateway.errors import ApiError, not_ready, rate_limited
+from gateway.runtime import Runtime, hash_key
 
 _bearer = HTTPBearer(auto_error=False, description="An API key, or the admin token on admin routes")
 
@@ -57,12 +57,46 @@ async def _current_user(request: Request,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     runtime = _ready(request)
     token = _token(credentials)
-    username = await runtime.authenticate(token)
-    if username is None:
+    owner = await runtime.authenticate(token)
+    if owner is None:
         if _is_admin(runtime, token):
             raise ApiError(403, "FORBIDDEN", "The admin token is not a user's API key")
         raise _unauthorized("The token is not valid")
+    if owner.suspended:
+        raise ApiError.rejected("USER_SUSPENDED")
+    return owner.username
+
+
+async def _reading_user(request: Request, username: Annotated[str, Depends(_current_user)]) -> str:
+    """The caller of a user route other than orders' changes: with the read limit on, it takes a
+    token of the user's read bucket (at the user's shard, over every key and process)."""
+    runtime = request.app.state.runtime
+    rate = runtime.settings.read_rate
+    if rate > 0:
+        left = await runtime.client.admit_read(username)
+        if left is None:
+            raise rate_limited(rate)
+        request.state.rate_limit_remaining = left
     return username
+
+
+async def _key_hash(request: Request,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The hash of the caller's live user key (the admin token is no user key: 401)."""
+    runtime = _ready(request)
+    token = _token(credentials)
+    owner = await runtime.authenticate(token)
+    if owner is None:
+        raise _unauthorized("The token is not a valid API key")
+    if owner.suspended:
+        raise ApiError.rejected("USER_SUSPENDED")
+    rate = runtime.settings.read_rate
+    if rate > 0:
+        left = await runtime.client.admit_read(owner.username)
+        if left is None:
+            raise rate_limited(rate)
+        request.state.rate_limit_remaining = left
+    return hash_key(token)
 
 
 async def _admin(request: Request,
@@ -77,5 +111,7 @@ async def _admin(request: Request,
 
 
 Service = Annotated[Runtime, Depends(_ready_runtime)]
-CurrentUser = Annotated[str, Depends(_current_user)]
+CurrentUser = Annotated[str, Depends(_current_user)]  # routes that place, amend or cancel orders
+ReadingUser = Annotated[str, Depends(_reading_user)]  # every other user route (the read limit)
+CallerKeyHash = Annotated[str, Depends(_key_hash)]
 Admin = Annotated[None, Depends(_admin)]

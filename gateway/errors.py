@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Any
 
 import ray
@@ -44,7 +45,13 @@ REJECTIONS: dict[str, tuple[int, str, str]] = {
     "DUPLICATE_CLIENT_ORDER_ID": (409, "DUPLICATE_CLIENT_ORDER_ID", "client_order_id was used before"),
     "ORDER_NOT_FOUND": (404, "ORDER_NOT_FOUND", "Order not found"),
     "ORDER_NOT_OPEN": (409, "ORDER_NOT_OPEN", "Order is not open"),
+    "USER_SUSPENDED": (403, "USER_SUSPENDED", "The user is suspended"),
+    "RATE_LIMITED": (429, "RATE_LIMITED", "Too many requests: the user's rate limit is reached"),
+    "TOO_MANY_KEYS": (409, "TOO_MANY_KEYS", "The user has 10 live keys already"),
+    "KEY_NOT_FOUND": (404, "KEY_NOT_FOUND", "Key not found"),
 }
+# Headers that go with a rejection (the order rate's Retry-After: see `configure_rate_limits`).
+_REJECTION_HEADERS: dict[str, dict[str, str]] = {"RATE_LIMITED": {"Retry-After": "1", "X-RateLimit-Remaining": "0"}}
 
 # Codes the gateway answers itself, beside the rejections above.
 _GATEWAY_CODES = {"UNAUTHORIZED": 401, "FORBIDDEN": 403, "ASSET_NOT_FOUND": 404, "PAYLOAD_TOO_LARGE": 413,
@@ -74,7 +81,25 @@ class ApiError(Exception):
     def rejected(cls, reason: str, details: Any = None, data: Any = None) -> ApiError:
         """Map a RejectReason value to its answer."""
         status, code, message = REJECTIONS.get(reason, (422, reason, reason.replace("_", " ").capitalize()))
-        return cls(status, code, message, details, data)
+        return cls(status, code, message, details, data, _REJECTION_HEADERS.get(reason))
+
+
+def retry_after_seconds(rate: float) -> int:
+    """Whole seconds (at least 1) in which an empty bucket of `rate` a second holds a token again."""
+    return max(1, math.ceil(1 / rate)) if rate > 0 else 1
+
+
+def configure_rate_limits(order_rate: float) -> None:
+    """Set the Retry-After of the order limit's refusals (the rate is the same for every process)."""
+    _REJECTION_HEADERS["RATE_LIMITED"] = {"Retry-After": str(retry_after_seconds(order_rate)),
+                                          "X-RateLimit-Remaining": "0"}
+
+
+def rate_limited(rate: float) -> ApiError:
+    """A request past its user's limit of `rate` a second: 429, nothing done."""
+    status, code, message = REJECTIONS["RATE_LIMITED"]
+    return ApiError(status, code, message,
+                    headers={"Retry-After": str(retry_after_seconds(rate)), "X-RateLimit-Remaining": "0"})
 
 
 

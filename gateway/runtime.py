@@ -1,12 +1,13 @@
 """What a gateway process holds while it serves: the actor facade and small caches.
 
-Caches hold only what never changes once written: asset definitions, and the
-username behind an API key hash. A miss asks the registry, so several gateway
-processes over the same actors stay correct: a user or an asset created through
-one process is found by any other at its first request. Nothing else is kept
-here that another process could change: order ids, client order ids and
-balances live in the account shard that owns the user, which serializes every
-request for that user whichever gateway process sends it.
+Caches hold asset definitions, which never change once written, and the user
+behind an API key hash, which a revocation or a suspension changes: that cache
+is kept true by the registry's access changes within a second (gateway/access.py).
+A miss asks the registry, so several gateway processes over the same actors stay
+correct: a user or an asset created through one process is found by any other at
+its first request. Order ids, client order ids and balances live in the account
+shard that owns the user, which serializes every request for that user whichever
+gateway process sends it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from actors.remote import PLACED, kill_actors, placement
 from actors.retry import call_with_retry
 from engine import AssetSpec
 from gateway.away import AwayAwareClient
+from gateway.access import KeyCache, KeyOwner
+from gateway.errors import configure_rate_limits
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
 from gateway.workers import GatewayWorkers
@@ -69,12 +72,16 @@ class Runtime:
         self.recovery_seconds: float | None = None
         self.failure: str | None = None
         self._specs: dict[str, AssetSpec] = {}
-        self._users: dict[str, str] = {}
+        self.keys: KeyCache | None = None
+        # Told of revoked keys (a hash; None: any key may be gone) and suspended users: the streams.
+        self.access_listeners: list = []
         self._recovery: asyncio.Task | None = None
+        configure_rate_limits(settings.order_rate)
 
     async def start(self) -> None:
         """Create or find the actors and recover them in the background."""
         self.client = AwayAwareClient(self.config, self.metrics.call_times)
+        self.keys = KeyCache(self.client, self._key_revoked, self._user_suspended)
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
         if self.serve_when_ready:
             await asyncio.shield(self._recovery)
@@ -84,6 +91,7 @@ class Runtime:
         try:
             await self._wait_for_actors()
             await self.refresh_assets()
+            self.keys.start()
         except Exception as error:  # readiness stays false and /health says why
             self.failure = f"{type(error).__name__}: {error}"
             log.exception("recovery failed")
@@ -137,18 +145,21 @@ class Runtime:
         self._specs[spec.asset_id] = spec
 
     def cached_user(self, token: str) -> str | None:
-        """The username of an API key this gateway has already authenticated, else None."""
-        return self._users.get(hash_key(token))
+        """The username of a live API key of an active user that this gateway has already
+        authenticated (and still trusts), else None."""
+        return self.keys.cached(hash_key(token))
 
-    async def authenticate(self, token: str) -> str | None:
-        """Return the username whose API key this is, or None."""
-        key_hash = hash_key(token)
-        username = self._users.get(key_hash)
-        if username is None:
-            username = await self.client.authenticate(key_hash)
-            if username is not None:
-                self._users[key_hash] = username
-        return username
+    async def authenticate(self, token: str) -> KeyOwner | None:
+        """Return the owner of this live API key (suspended or not), or None."""
+        return await self.keys.owner(hash_key(token))
+
+    def _key_revoked(self, key_hash: str | None) -> None:
+        for listener in self.access_listeners:
+            listener.key_revoked(key_hash)
+
+    def _user_suspended(self, username: str) -> None:
+        for listener in self.access_listeners:
+            listener.user_suspended(username)
 
     async def actor_tier(self) -> dict[str, str]:
         """Each actor's stream → "ok", or what it waits for (its node, or its recovery)."""
@@ -185,6 +196,8 @@ class Runtime:
             self._placement_watch.cancel()
         if self.workers is not None:
             await asyncio.to_thread(self.workers.stop, WORKERS_STOP_SECONDS)
+        if self.keys is not None:
+            await self.keys.stop()
         flushed = self.client is not None and await self._flush()
         if not self.owns_ray:
             ray.shutdown()

@@ -23,6 +23,14 @@ def _flag(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _rate(value: str | None) -> float:
+    """A per-second rate limit: unset, empty or 0 is off."""
+    rate = float(value) if value and value.strip() else 0.0
+    if not rate >= 0 or rate == float("inf"):
+        raise ValueError(f"not a rate (a number >= 0): {value!r}")
+    return rate
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything `order-service serve` needs to know."""
@@ -42,6 +50,8 @@ class Settings:
     snapshot_seconds: float | None = None
     journal_retention: int | None = None
     workers: int = 1
+    order_rate: float = 0.0
+    read_rate: float = 0.0
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -68,6 +78,8 @@ class Settings:
             else None,
             journal_retention=optional_int("ORDER_SERVICE_JOURNAL_RETENTION"),
             workers=optional_int("ORDER_SERVICE_WORKERS") or _default_workers(),
+            order_rate=_rate(env.get("ORDER_SERVICE_ORDER_RATE")),
+            read_rate=_rate(env.get("ORDER_SERVICE_READ_RATE")),
         )
 
     def __post_init__(self) -> None:
@@ -91,4 +103,5 @@ class Settings:
             chosen["snapshot_seconds"] = self.snapshot_seconds
         if self.journal_retention is not None:
             chosen["journal_retention"] = self.journal_retention
-        return ServiceConfig(data_dir=self.data_dir, sync=self.sync, namespace=self.namespace, **chosen)
+        return ServiceConfig(data_dir=self.data_dir, sync=self.sync, namespace=self.namespace,
+                             order_rate=self.order_rate, read_rate=self.read_rate, **chosen)

@@ -60,6 +60,7 @@ class Connection:
     def __init__(self, websocket: Any, on_gone) -> None:
         self.websocket = websocket
         self.username: str | None = None
+        self.key_hash: str | None = None  # of the key it authenticated with: its revocation closes it
         self.books: set[str] = set()
         self.trades: set[str] = set()
         self.orders = False

@@ -19,6 +19,7 @@ import logging
 
 from actors.messages import LevelChange, MarketPoll, OrderView, StreamTrade, Transaction
 from engine import AssetSpec
+from gateway.access import REVOKED, SUSPENDED
 from gateway.responses import iso_from_micros
 from gateway.stream_connection import Connection, Frame
 from gateway.views import order_data, transaction_data
@@ -205,6 +206,36 @@ class StreamHub:
         self.connections: set[Connection] = set()
         self.markets: dict[str, MarketSubscription] = {}
         self.users: dict[str, UserSubscription] = {}
+        self._checks: set[asyncio.Task] = set()
+        runtime.access_listeners.append(self)
+
+    # ---- access changes (gateway/access.py): a revoked key or a suspended user closes its sockets
+
+    def key_revoked(self, key_hash: str | None) -> None:
+        """Close (1008) the sockets authenticated with a revoked key; None: check every one again."""
+        if key_hash is None:
+            task = asyncio.get_running_loop().create_task(self._check_all())
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+            return
+        for connection in [each for each in self.connections if each.key_hash == key_hash]:
+            connection.close(*REVOKED)
+
+    def user_suspended(self, username: str) -> None:
+        for connection in [each for each in self.connections if each.username == username]:
+            connection.close(*SUSPENDED)
+
+    async def _check_all(self) -> None:
+        for connection in [each for each in self.connections if each.key_hash is not None]:
+            try:
+                owner = await self.runtime.keys.owner(connection.key_hash)
+            except Exception:  # the registry is away: the next reset checks again
+                log.warning("could not check a socket's key", exc_info=True)
+                return
+            if owner is None:
+                connection.close(*REVOKED)
+            elif owner.suspended:
+                connection.close(*SUSPENDED)
 
     def connect(self, websocket) -> Connection:
         connection = Connection(websocket, self._gone)

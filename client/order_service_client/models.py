@@ -234,6 +234,7 @@ class TradeData(_Answer):
 
 class UserCreatedData(_Answer):
     username: str
+    key_id: str
     api_key: str
 
 

@@ -13,7 +13,8 @@ class UserCreateRequest(BaseModel):
 
 class UserCreatedData(BaseModel):
     username: str
-    api_key: str
+    key_id: str = Field(description="the key's public id (at most 16 characters)")
+    api_key: str = Field(description="shown only in this answer")
 
 
 class AssetCreateRequest(BaseModel):

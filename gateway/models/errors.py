@@ -21,17 +21,21 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state",
     413: "The body is larger than 1 MiB",
     422: "Invalid request, or refused by the rules",
+    429: "The user's rate limit is reached: nothing was done; retry after Retry-After seconds",
     503: "The service is recovering, or a part of it restarted: retry (with the same client_order_id)",
 }
 _HEADERS = {
     401: {"WWW-Authenticate": {"required": True, "description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"required": True, "description": "seconds", "schema": {"type": "string"}},
+          "X-RateLimit-Remaining": {"required": True, "description": "0", "schema": {"type": "string"}}},
     503: {"Retry-After": {"required": True, "description": "seconds", "schema": {"type": "string"}}},
 }
 # What `data` carries with these codes (else null): the order, so a retry learns the outcome.
 _DATA = {"DUPLICATE_CLIENT_ORDER_ID": "OrderData", "ORDER_NOT_OPEN": "OrderData"}
 
-USER_AUTH = ("UNAUTHORIZED", "FORBIDDEN", "NOT_READY", "SERVICE_UNAVAILABLE")
-ADMIN_AUTH = USER_AUTH
+ADMIN_AUTH = ("UNAUTHORIZED", "FORBIDDEN", "NOT_READY", "SERVICE_UNAVAILABLE")
+# A user route also answers a suspended user (403) and a user past a rate limit (429).
+USER_AUTH = (*ADMIN_AUTH, "USER_SUSPENDED", "RATE_LIMITED")
 PUBLIC = ("NOT_READY", "SERVICE_UNAVAILABLE")
 BODY = ("VALIDATION_ERROR", "PAYLOAD_TOO_LARGE")
 ORDER_REFUSALS = ("INVALID_ORDER", "INVALID_QUANTITY", "INVALID_PRICE", "INVALID_TICK_SIZE",

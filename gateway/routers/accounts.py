@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from engine import USD, Balance
 from engine.numbers import MONEY_UNIT
-from gateway.deps import CurrentUser, Service
+from gateway.deps import ReadingUser, Service
 from gateway.exact_json import ExactJSONRoute
 from gateway.errors import ApiError
 from gateway.models.accounts import (
@@ -53,7 +53,7 @@ def _balance_row(username: str, row: dict) -> dict:
 
 @router.get("/balances", response_model=Envelope[AssetBalancesData],
             responses=error_responses(USER_AUTH, "VALIDATION_ERROR"))
-async def list_balances(username: CurrentUser, service: Service,
+async def list_balances(username: ReadingUser, service: Service,
                         limit: Annotated[int, Query(ge=1, le=100)] = 100,
                         offset: Annotated[int, Query(ge=0)] = 0):
     """Every balance of the caller, USD first."""
@@ -67,7 +67,7 @@ async def list_balances(username: CurrentUser, service: Service,
 
 @router.get("/balances/{asset_id}", response_model=Envelope[AssetBalanceData],
             responses=error_responses(USER_AUTH, "VALIDATION_ERROR", "ASSET_NOT_FOUND"))
-async def get_balance(asset_id: str, username: CurrentUser, service: Service):
+async def get_balance(asset_id: str, username: ReadingUser, service: Service):
     """One balance of the caller; an asset never held answers zeros."""
     if asset_id != USD and await service.spec(asset_id) is None:
         raise ApiError(404, "ASSET_NOT_FOUND", "Asset not found", details=asset_id)
@@ -84,7 +84,7 @@ async def get_balance(asset_id: str, username: CurrentUser, service: Service):
 @router.get("/transactions/{asset_id}", response_model=Envelope[AssetTransactionHistoryData],
             responses=error_responses(USER_AUTH, "VALIDATION_ERROR", "ASSET_NOT_FOUND"))
 async def list_transactions(
-    asset_id: str, username: CurrentUser, service: Service,
+    asset_id: str, username: ReadingUser, service: Service,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     transaction_type: Literal["BUY", "SELL"] | None = None,
@@ -104,7 +104,7 @@ async def list_transactions(
 
 
 @router.get("/portfolio", response_model=Envelope[PortfolioData], responses=error_responses(USER_AUTH))
-async def portfolio(username: CurrentUser, service: Service):
+async def portfolio(username: ReadingUser, service: Service):
     """The caller's USD, holdings at current prices, and each one's share of the whole."""
     usd_row, *asset_rows = await _holdings(service, username)
     usd = usd_row["available"] + usd_row["locked"]

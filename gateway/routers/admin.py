@@ -31,11 +31,11 @@ _BALANCE_CHANGE = (ADMIN_AUTH, BODY, "USER_NOT_FOUND", "UNKNOWN_ASSET", "INVALID
 async def create_user(body: UserCreateRequest, _: Admin, service: Service):
     """Create a user and its API key; the key is shown only in this answer."""
     api_key = secrets.token_urlsafe(32)
-    refused = await within_deadline(
+    refused, key_id = await within_deadline(
         service.client.create_user(body.username, hash_key(api_key), time.time_ns() // 1000))
     if refused:
         raise ApiError.rejected(refused, details=body.username)
-    return ok({"username": body.username, "api_key": api_key}, "User created", 201)
+    return ok({"username": body.username, "key_id": key_id, "api_key": api_key}, "User created", 201)
 
 
 @router.post("/assets", status_code=201, response_model=Envelope[AssetData],
@@ -45,7 +45,8 @@ async def create_asset(body: AssetCreateRequest, _: Admin, service: Service):
     if body.asset_id == USD:
         raise ApiError(422, "INVALID_ASSET", "USD is the built-in quote currency")
     spec = AssetSpec.create(body.asset_id, body.tick_size, body.lot_size, body.name)
-    refused = await within_deadline(service.client.create_asset(spec))
+    details = {"name": body.name, "tick_size": spec.format_price(1), "lot_size": spec.format_quantity(1)}
+    refused = await within_deadline(service.client.create_asset(spec, time.time_ns() // 1000, details))
     if refused:
         raise ApiError.rejected(refused, details=body.asset_id)
     service.remember_asset(spec)
@@ -82,6 +83,10 @@ async def _change(service, body: BalanceChangeRequest, kind: str):
         service.client.adjust_balance(AdjustBalance(kind, body.username, body.asset_id, amount)))
     if result.reason is not None:
         raise ApiError.rejected(result.reason)
+    # Journaled before the answer; a crash between the shard's journal and this one loses the entry.
+    await within_deadline(service.client.log_action(
+        "admin", "deposit" if kind == "deposit" else "withdrawal", body.username,
+        {"asset_id": body.asset_id, "amount": render(amount)}, time.time_ns() // 1000))
     balance = result.balance
     return ok({"username": body.username, "asset_id": body.asset_id,
                "quantity": render(balance.available + balance.held),

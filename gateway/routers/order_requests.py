@@ -12,6 +12,7 @@ from gateway.models.orders import BatchOrderItem
 from gateway.runtime import Runtime
 from gateway.views import order_data
 from actors.messages import DUPLICATE, PLACED, AmendOrder, OrderOutcome, PlaceOrder
+from actors.shard_access import RATE_LIMITED
 
 MAX_QUANTITY = Decimal(1_000_000)
 
@@ -51,6 +52,20 @@ def outcome(result: OrderOutcome, spec: AssetSpec) -> dict:
     if result.status == DUPLICATE:
         raise ApiError.rejected("DUPLICATE_CLIENT_ORDER_ID", data=order_data(result.order, spec))
     raise ApiError.rejected(result.reason)
+
+
+def with_remaining(response, result: OrderOutcome | None = None):
+    """Add the order limit's `X-RateLimit-Remaining` (the shard's count, while the limit is on)."""
+    if result is not None and result.remaining is not None:
+        response.headers["X-RateLimit-Remaining"] = str(result.remaining)
+    return response
+
+
+def refuse_unplaced_batch(answers: list[OrderOutcome]) -> None:
+    """A batch of which the order limit let no order through answers 429 (API.md), nothing placed."""
+    if answers and any(answer.reason == RATE_LIMITED for answer in answers) and not any(
+            answer.status == PLACED for answer in answers):
+        raise ApiError.rejected(RATE_LIMITED)
 
 
 def parse_order_id(text: str) -> int:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from actors.messages import CancelOrder, PlaceOrder
 from engine import AssetSpec, Rejected
-from gateway.deps import CurrentUser, Service, known_user
+from gateway.deps import CurrentUser, ReadingUser, Service, known_user
 from gateway.direct import direct_path, is_json
 from gateway.errors import ApiError, within_deadline
 from gateway.exact_json import ExactJSONRequest, ExactJSONRoute
@@ -20,7 +20,9 @@ from gateway.models.orders import (
     OrderListData, OrderStatusName, OrderTypeName,
 )
 from gateway.responses import ok
-from gateway.routers.order_requests import amend_request, order_request, outcome, parse_order_id
+from gateway.routers.order_requests import (
+    amend_request, order_request, outcome, parse_order_id, refuse_unplaced_batch, with_remaining,
+)
 from gateway.times import micros_or_none
 from gateway.views import order_data
 
@@ -36,7 +38,7 @@ async def create_order(body: OrderCreateRequest, username: CurrentUser, service:
     result = await within_deadline(service.client.place_order(request))
     order = outcome(result, spec)
     service.metrics.count_order(order["status"])  # its 409s and 422s: gateway.metrics.HttpMetrics counts them
-    return ok(order, "Order placed", 201)
+    return with_remaining(ok(order, "Order placed", 201), result)
 
 
 @direct_path(create_order)
@@ -70,6 +72,7 @@ async def create_orders(body: OrderBatchRequest, username: CurrentUser, service:
             continue
         requests.append(request)
         positions.append((position, spec))
+    answers: list = []
     if requests:
         answers = await within_deadline(service.client.place_orders(username, requests))
         for (position, spec), answer in zip(positions, answers):
@@ -78,7 +81,8 @@ async def create_orders(body: OrderBatchRequest, username: CurrentUser, service:
             except ApiError as error:
                 results[position] = _failure(error)
     service.metrics.count_batch(results)
-    return ok({"results": results}, "Batch processed")
+    refuse_unplaced_batch(answers)
+    return with_remaining(ok({"results": results}, "Batch processed"), *answers[-1:])
 
 
 def _failure(error: ApiError) -> dict:
@@ -88,7 +92,7 @@ def _failure(error: ApiError) -> dict:
 
 @router.get("/{order_id}", response_model=Envelope[OrderData],
             responses=error_responses(USER_AUTH, "VALIDATION_ERROR", "ORDER_NOT_FOUND"))
-async def get_order(order_id: str, username: CurrentUser, service: Service):
+async def get_order(order_id: str, username: ReadingUser, service: Service):
     """Return one of the caller's orders."""
     order = await service.client.get_order(username, parse_order_id(order_id))
     if order is None:
@@ -98,7 +102,7 @@ async def get_order(order_id: str, username: CurrentUser, service: Service):
 
 @router.get("", response_model=Envelope[OrderListData], responses=error_responses(USER_AUTH, "VALIDATION_ERROR"))
 async def list_orders(
-    username: CurrentUser, service: Service,
+    username: ReadingUser, service: Service,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     order_type: OrderTypeName | None = None,
@@ -126,7 +130,7 @@ async def cancel_order(order_id: str, username: CurrentUser, service: Service):
     spec = await service.spec(order.asset_id) if order is not None else None
     if not result.ok:
         raise ApiError.rejected(result.reason, data=order_data(order, spec) if order is not None else None)
-    return ok(order_data(order, spec), "Order cancelled")
+    return with_remaining(ok(order_data(order, spec), "Order cancelled"), result)
 
 
 @router.patch("/{order_id}", response_model=Envelope[OrderData],

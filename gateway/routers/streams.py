@@ -13,6 +13,7 @@ import logging
 import orjson
 from fastapi import APIRouter, WebSocket
 
+from gateway.runtime import hash_key
 from gateway.stream_connection import Connection
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,22 @@ async def stream(websocket: WebSocket) -> None:
 
 
 async def _authenticate(runtime, connection: Connection, token: str) -> None:
-    username = await runtime.authenticate(token) if token else None
-    if username is None:
+    owner = await runtime.authenticate(token) if token else None
+    # A revocation or suspension applied while the registry answered may not have seen this
+    # connection: ask again until the answer is as new as what this process applied.
+    for _ in range(3):
+        if owner is None or not runtime.keys.stale(owner):
+            break
+        owner = await runtime.authenticate(token)
+    connection.username = connection.key_hash = None
+    if owner is None or runtime.keys.stale(owner):
         connection.answer(_failure("auth", "UNAUTHORIZED", "The token is not valid"))
         return
-    connection.username = username
-    connection.answer({"op": "auth", "success": True, "username": username})
+    if owner.suspended:
+        connection.answer(_failure("auth", "USER_SUSPENDED", "The user is suspended"))
+        return
+    connection.username, connection.key_hash = owner.username, hash_key(token)
+    connection.answer({"op": "auth", "success": True, "username": owner.username})
 
 
 async def _handle(runtime, hub, connection: Connection, text: str) -> None:

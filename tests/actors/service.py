@@ -76,7 +76,7 @@ async def setup_market(client: ServiceClient, users: list[str], assets: list[str
     for asset_id in assets:
         assert await client.create_asset(AssetSpec.create(asset_id, "0.01", "1")) is None
     for username in users:
-        assert await client.create_user(username, f"hash-{username}", 1) is None
+        assert (await client.create_user(username, f"hash-{username}", 1))[0] is None
         assert (await client.adjust_balance(AdjustBalance("deposit", username, "USD", usd * USD_UNIT))).reason is None
         for asset_id in assets if lots else ():
             assert (await client.adjust_balance(AdjustBalance("deposit", username, asset_id, lots))).reason is None

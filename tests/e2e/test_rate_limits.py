@@ -1,0 +1,165 @@
+"""Per-user rate limits over the real service (API.md "Keys, suspension, limits, audit").
+
+One service of this module runs with both limits on: orders at `ORDER_RATE` a second (bursts of
+twice that), other user routes at `READ_RATE`. Bounds are checked against what the bucket can
+have allowed in the time the test measured around its requests, never against a speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import Counter
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from actors.config import shard_for
+from tests.e2e.api import D, Api, User, assert_envelope, assert_error, unique_suffix
+from tests.e2e.process import ServiceProcess
+
+ORDER_RATE = 50
+READ_RATE = 2
+SHARDS = 2  # as tests/e2e/process.py configures every service
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory) -> Api:
+    root = tmp_path_factory.mktemp("limited")
+    process = ServiceProcess(root / "data", root / "logs", admin_token=f"admin-{secrets.token_hex(16)}",
+                             environment={"ORDER_SERVICE_ORDER_RATE": str(ORDER_RATE),
+                                          "ORDER_SERVICE_READ_RATE": str(READ_RATE)})
+    try:
+        process.start()
+        client = Api(process.base_url, process.admin_token)
+        yield client
+        client.close()
+    finally:
+        process.cleanup()
+
+
+@pytest.fixture(scope="module")
+def asset(limited) -> str:
+    return limited.new_asset(tick_size="0.01", lot_size="1")
+
+
+def _order(asset_id: str) -> dict:
+    return {"asset_id": asset_id, "order_type": "limit_buy", "quantity": "1", "price": "1.00"}
+
+
+def _on_shard(api: Api, shard: int, usd: str) -> User:
+    while True:
+        username = f"rl{unique_suffix()}"
+        if shard_for(username, SHARDS) == shard:
+            data = assert_envelope(api.admin_post("/api/v1/admin/users", {"username": username}), 201, True)
+            user = User(username, data["api_key"])
+            api.deposit(user, "USD", usd)
+            return user
+
+
+def _check_limited(response: httpx.Response) -> None:
+    assert_error(response, 429, "RATE_LIMITED")
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.headers["x-ratelimit-remaining"] == "0"
+
+
+def test_limits_are_off_by_default_and_answers_carry_no_remaining_count(api):
+    asset_id = api.new_asset()
+    user = api.new_user(usd="1000")
+    for _ in range(3):
+        response = api.submit(user, asset_id, "limit_buy", 1, "1.00")
+        assert response.status_code == 201 and "x-ratelimit-remaining" not in response.headers
+    response = api.get("/api/v1/balances", user)
+    assert response.status_code == 200 and "x-ratelimit-remaining" not in response.headers
+
+
+def test_a_burst_of_10000_orders_is_limited_for_its_user_only(limited, asset):
+    shard = 0
+    flooder = _on_shard(limited, shard, "100000")
+    neighbour = _on_shard(limited, shard, "100000")  # same shard: it must keep its full rate
+    base = limited.http.base_url
+    statuses: Counter = Counter()
+    neighbour_statuses: Counter = Counter()
+
+    async def flood(client: httpx.AsyncClient, count: int) -> None:
+        for _ in range(count):
+            response = await client.post("/api/v1/orders", json=_order(asset), headers=flooder.headers)
+            statuses[response.status_code] += 1
+            if response.status_code == 429:
+                _check_limited(response)
+            else:
+                assert response.status_code == 201, response.text
+                assert int(response.headers["x-ratelimit-remaining"]) >= 0
+
+    async def neighbour_orders(client: httpx.AsyncClient) -> None:
+        for _ in range(2 * ORDER_RATE - 10):  # within its own burst however fast they go
+            response = await client.post("/api/v1/orders", json=_order(asset), headers=neighbour.headers)
+            neighbour_statuses[response.status_code] += 1
+
+    async def run() -> float:
+        async with httpx.AsyncClient(base_url=base, timeout=60.0) as client:
+            started = time.monotonic()
+            await asyncio.gather(*(flood(client, 10_000 // 25) for _ in range(25)), neighbour_orders(client))
+            return time.monotonic() - started
+
+    elapsed = asyncio.run(run())
+    placed = statuses[201]
+    assert statuses[201] + statuses[429] == 10_000
+    assert 2 * ORDER_RATE <= placed <= 2 * ORDER_RATE + ORDER_RATE * elapsed + 1, (placed, elapsed)
+    assert neighbour_statuses == {201: 2 * ORDER_RATE - 10}
+    # Nothing of a refused order was placed or held (the orders' list is a read: one per check).
+    listed = assert_envelope(limited.get("/api/v1/orders", flooder, params={"limit": 1}), 200, True)
+    assert listed["total_count"] == placed
+    usd = assert_envelope(limited.get("/api/v1/balances/USD", flooder), 200, True)
+    assert D(usd["locked"]) == Decimal(placed)
+
+
+def test_a_batch_places_what_fits_and_answers_429_when_nothing_fits(limited, asset):
+    user = _on_shard(limited, 1, "100000")
+    first = assert_envelope(limited.post("/api/v1/orders/batch", user, json={"orders": [_order(asset)] * 100}),
+                            200, True)["results"]
+    assert all(item["success"] for item in first)
+    refused_at_429 = None
+    partial = []
+    for _ in range(50):
+        response = limited.post("/api/v1/orders/batch", user, json={"orders": [_order(asset)] * 100})
+        if response.status_code == 429:
+            refused_at_429 = response
+            break
+        results = assert_envelope(response, 200, True)["results"]
+        partial.append(results)
+        failed = [item for item in results if not item["success"]]
+        assert failed and all(item["error"]["code"] == "RATE_LIMITED" for item in failed)
+        assert [item["success"] for item in results] == sorted((item["success"] for item in results), reverse=True)
+    placed = 100 + sum(item["success"] for results in partial for item in results)
+    if refused_at_429 is not None:
+        _check_limited(refused_at_429)
+    assert partial or refused_at_429 is not None
+    # Reads have their own bucket: this one is the user's first.
+    listed = assert_envelope(limited.get("/api/v1/orders", user, params={"limit": 1}), 200, True)
+    assert listed["total_count"] == placed
+
+
+def test_reads_are_limited_per_user_with_a_remaining_count(limited):
+    user = _on_shard(limited, 0, "10")
+    other = _on_shard(limited, 0, "10")
+
+    async def reads(who: User, count: int) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=limited.http.base_url, timeout=60.0) as client:
+            return await asyncio.gather(*(client.get("/api/v1/balances", headers=who.headers)
+                                          for _ in range(count)))
+
+    answers = asyncio.run(reads(user, 40))
+    ok = [response for response in answers if response.status_code == 200]
+    refused = [response for response in answers if response.status_code == 429]
+    assert len(ok) + len(refused) == 40 and refused
+    assert 2 * READ_RATE <= len(ok)
+    assert all(int(response.headers["x-ratelimit-remaining"]) >= 0 for response in ok)
+    for response in refused:
+        _check_limited(response)
+    # Another user of the same shard reads at its own rate; admin routes are not limited.
+    assert limited.get("/api/v1/balances", other).status_code == 200
+    for _ in range(10):
+        limited.deposit(user, "USD", "1")
