@@ -245,3 +245,94 @@ class TestGroupCommitWriter:
             asyncio.run(writer.append(["later"]))
         writer.close()
         assert [event for _, event in lmdb_journal.read()] == ["intruder"]
+
+
+class ThreadRecordingJournal(GatedJournal):
+    """A GatedJournal (gate open unless a test closes it) that records which thread made each write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate.set()
+        self.threads: list[tuple[str, object]] = []  # (thread name, first record's event)
+
+    def append_encoded(self, first_sequence: int, records: Sequence[bytes], writes=()) -> int:
+        self.threads.append((threading.current_thread().name, first_sequence))
+        return super().append_encoded(first_sequence, records, writes)
+
+
+def wait_until_idle(writer: GroupCommitWriter) -> None:
+    """Return once the writer thread waits for work with nothing queued (bounded: fails, never hangs)."""
+    with writer._work_ready:
+        for _ in range(GATE_WATCHDOG_SECONDS * 1000):
+            if writer._writer_waiting and not writer._groups:
+                return
+            writer._work_ready.wait(0.001)
+    raise AssertionError("the writer thread never went idle")
+
+
+class TestInlineAppend:
+    """`append(inline=True)`: the caller writes when the writer thread is idle (issue 12)."""
+
+    def test_idle_writer_lets_the_caller_write_in_its_own_thread(self) -> None:
+        journal = ThreadRecordingJournal()
+        with GroupCommitWriter(journal) as writer:
+            wait_until_idle(writer)
+            assert asyncio.run(writer.append(["inline", "too"], inline=True)) == 2
+            assert journal.threads == [(threading.current_thread().name, 1)]
+            assert writer.commits == 1
+            # The writer thread goes on after it, with the next sequences.
+            assert writer.submit(["queued"]).result() == 3
+        assert [event for _, event in journal.read()] == ["inline", "too", "queued"]
+        assert journal.threads[-1][0] == "journal-group-commit"
+        journal.watchdog.cancel()
+
+    def test_busy_writer_is_never_bypassed(self, gated_journal: GatedJournal) -> None:
+        journal = gated_journal
+        with GroupCommitWriter(journal) as writer:
+            in_flight = writer.submit(["first"])
+            journal.write_started.wait()
+
+            async def append_while_busy() -> int:
+                waiting = asyncio.ensure_future(writer.append(["second"], inline=True))
+                await asyncio.sleep(0)  # let it try: the writer is busy, so it queues
+                journal.gate.set()
+                return await waiting
+
+            assert asyncio.run(append_while_busy()) == 2
+            assert in_flight.result() == 1
+            assert writer.commits == 2
+        assert not journal.watchdog_fired
+        assert [event for _, event in journal.read()] == ["first", "second"]
+
+    def test_submissions_during_an_inline_write_wait_for_it(self) -> None:
+        journal = ThreadRecordingJournal()
+        with GroupCommitWriter(journal) as writer:
+            wait_until_idle(writer)
+            journal.gate.clear()
+            journal.write_started.clear()
+            inline_result: list[int] = []
+            inline = threading.Thread(target=lambda: inline_result.append(
+                asyncio.run(writer.append(["inline"], inline=True))), name="inline-caller")
+            inline.start()
+            journal.write_started.wait()
+            later = writer.submit(["later"])  # must not be written before the inline write ends
+            assert not later.done()
+            journal.gate.set()
+            inline.join()
+            assert inline_result == [1]
+            assert later.result() == 2
+        journal.watchdog.cancel()
+        assert not journal.watchdog_fired
+        assert [name for name, _ in journal.threads] == ["inline-caller", "journal-group-commit"]
+        assert [event for _, event in journal.read()] == ["inline", "later"]
+
+    def test_failed_inline_write_fails_the_writer(self, lmdb_journal: LmdbJournal) -> None:
+        writer = GroupCommitWriter(lmdb_journal)
+        wait_until_idle(writer)
+        lmdb_journal.append_batch(1, ["intruder"])
+        with pytest.raises(SequenceGapError):
+            asyncio.run(writer.append(["mine"], inline=True))
+        with pytest.raises(JournalError, match="failed write"):
+            writer.submit(["later"])
+        writer.close()
+        assert [event for _, event in lmdb_journal.read()] == ["intruder"]
