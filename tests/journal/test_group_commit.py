@@ -326,6 +326,34 @@ class TestInlineAppend:
         assert [name for name, _ in journal.threads] == ["inline-caller", "journal-group-commit"]
         assert [event for _, event in journal.read()] == ["inline", "later"]
 
+    def test_an_earlier_append_not_yet_delivered_in_its_loop_keeps_the_order(self) -> None:
+        # A shard sends held orders to its book as their appends return: a later append written
+        # inline must not return before an earlier one's result has reached the loop.
+        journal = ThreadRecordingJournal()
+        resumed: list[str] = []
+
+        async def append_then(name: str, inline: bool) -> None:
+            await writer.append([name], inline=inline)
+            resumed.append(name)
+
+        async def scenario() -> None:
+            earlier = asyncio.ensure_future(append_then("earlier", False))
+            await asyncio.sleep(0)  # it queues its record
+            # Block this loop (no await) until the writer has written it and gone idle: its
+            # result now waits in this loop's queue.
+            wait_until_idle(writer)
+            assert writer.commits == 1 and not resumed
+            await append_then("later", True)
+            await earlier
+
+        with GroupCommitWriter(journal) as writer:
+            wait_until_idle(writer)
+            asyncio.run(scenario())
+        assert resumed == ["earlier", "later"]
+        assert [event for _, event in journal.read()] == ["earlier", "later"]
+        assert [name for name, _ in journal.threads] == ["journal-group-commit"] * 2
+        journal.watchdog.cancel()
+
     def test_failed_inline_write_fails_the_writer(self, lmdb_journal: LmdbJournal) -> None:
         writer = GroupCommitWriter(lmdb_journal)
         wait_until_idle(writer)
