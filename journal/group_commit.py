@@ -27,9 +27,10 @@ hand-off to the writer thread and back (two thread wake-ups, ~50-250 µs each on
 machine, and a GIL hand-over). It blocks the caller's event loop for that one commit, which is
 what the caller awaits anyway; while it runs, later submissions queue and the writer thread
 waits for it, so sequences stay gapless and in order. A busy writer is never bypassed, nor an
-earlier `append` whose result has not reached its event loop yet: callers resume in the order
-of their sequences (a shard sends its held orders to the book in that order, and the book
-refuses an order id below one it has seen).
+earlier `append` whose caller has not resumed yet (its result may be written and even resolved,
+its task still waiting in the loop's queue): callers resume in the order of their sequences (a
+shard sends its held orders to the book in that order, and the book refuses an order id below
+one it has seen).
 
 Groups are built as submissions arrive (records appended to one list, the
 futures to resolve kept beside them), so that between two fsyncs the writer
@@ -127,8 +128,8 @@ class GroupCommitWriter:
         self._next_sequence = journal.last_sequence() + 1
         self._writer_waiting = False
         self._inline = False  # a caller is writing in its own thread (`append(inline=True)`)
-        # `append` results not yet delivered in their event loops (guarded by the lock).
-        self._undelivered = 0
+        # Queued `append`s whose callers have not resumed yet (guarded by the lock).
+        self._unresumed = 0
         self._space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._closing = False
         self._failure: BaseException | None = None
@@ -180,19 +181,25 @@ class GroupCommitWriter:
                 if self._queued_submissions < self._max_queue:
                     group, last_sequence = self._add(records, writes)
                     group.loop_futures.setdefault(loop, []).append((result, last_sequence))
-                    self._undelivered += 1
+                    self._unresumed += 1
                     break
                 space: asyncio.Future[None] = loop.create_future()
                 self._space_waiters.append((loop, space))
             await space
         # Cancelling the caller cancels only its wait: the events are still written.
-        return await result
+        try:
+            return await result
+        finally:
+            # Counted down in the caller's own task, once it runs again: only then may a later
+            # append be written inline and resume before it.
+            with self._work_ready:
+                self._unresumed -= 1
 
     def _write_inline(self, records: list[bytes], writes: Sequence[tuple[str, bytes, bytes]]) -> int | None:
         """Write records now, in this thread, if the writer thread is idle with nothing queued;
         return their last sequence, or None (busy: the caller queues them as usual)."""
         with self._work_ready:
-            if (self._groups or not self._writer_waiting or self._inline or self._undelivered
+            if (self._groups or not self._writer_waiting or self._inline or self._unresumed
                     or self._failure is not None or self._closing):
                 return None
             self._inline = True  # holds the writer thread back until this write is done
@@ -282,7 +289,7 @@ class GroupCommitWriter:
                 self.commits += 1
             for future, last_sequence in group.futures:
                 future.set_result(last_sequence)
-            self._deliver(group.loop_futures)
+            _resolve_in_loops(group.loop_futures)
 
     def _fail(self, group: _Group, error: BaseException) -> None:
         with self._work_ready:
@@ -294,7 +301,7 @@ class GroupCommitWriter:
         for failed in doomed:
             for future, _ in failed.futures:
                 future.set_exception(error)
-            self._deliver(
+            _resolve_in_loops(
                 {
                     loop: [(loop_future, error) for loop_future, _ in settlements]
                     for loop, settlements in failed.loop_futures.items()
@@ -309,20 +316,6 @@ class GroupCommitWriter:
                 by_loop.setdefault(loop, []).append((space, None))
             self._space_waiters.clear()
             _resolve_in_loops(by_loop)
-
-    def _deliver(self, settlements: dict[asyncio.AbstractEventLoop, list[_LoopSettlement]]) -> None:
-        """Resolve `append` results in their loops, counting them delivered once they are."""
-        for loop, pairs in settlements.items():
-            try:
-                loop.call_soon_threadsafe(self._resolve_counted, pairs)
-            except RuntimeError:  # that loop is closed; nobody is waiting on it any more
-                with self._work_ready:
-                    self._undelivered -= len(pairs)
-
-    def _resolve_counted(self, settlements: list[_LoopSettlement]) -> None:
-        _resolve_here(settlements)
-        with self._work_ready:
-            self._undelivered -= len(settlements)
 
 
 def _resolve_in_loops(settlements: dict[asyncio.AbstractEventLoop, list[_LoopSettlement]]) -> None:

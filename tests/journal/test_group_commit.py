@@ -354,6 +354,38 @@ class TestInlineAppend:
         assert [name for name, _ in journal.threads] == ["journal-group-commit"] * 2
         journal.watchdog.cancel()
 
+    def test_an_earlier_append_resolved_but_not_resumed_keeps_the_order(self) -> None:
+        # The loop's queue holds, in this order: a later caller's start, the earlier append's
+        # result, then (once that result is set) the earlier caller's own step. The later one
+        # must not write inline and resume in between.
+        journal = ThreadRecordingJournal()
+        resumed: list[str] = []
+
+        async def append_then(name: str, inline: bool) -> None:
+            await writer.append([name], inline=inline)
+            resumed.append(name)
+
+        async def scenario() -> None:
+            loop = asyncio.get_running_loop()
+            journal.gate.clear()
+            earlier = asyncio.ensure_future(append_then("earlier", False))
+            await asyncio.sleep(0)  # it queues its record; the writer thread waits at the gate
+            journal.write_started.wait()
+            later: list[asyncio.Future] = []
+            loop.call_soon(lambda: later.append(asyncio.ensure_future(append_then("later", True))))
+            journal.gate.set()
+            wait_until_idle(writer)  # blocks this loop: the result is now queued behind `later`'s start
+            await earlier
+            await later[0]
+
+        with GroupCommitWriter(journal) as writer:
+            wait_until_idle(writer)
+            journal.write_started.clear()
+            asyncio.run(scenario())
+        journal.watchdog.cancel()
+        assert resumed == ["earlier", "later"]
+        assert [event for _, event in journal.read()] == ["earlier", "later"]
+
     def test_failed_inline_write_fails_the_writer(self, lmdb_journal: LmdbJournal) -> None:
         writer = GroupCommitWriter(lmdb_journal)
         wait_until_idle(writer)
