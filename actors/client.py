@@ -34,13 +34,6 @@ from engine import AssetSpec
 from engine.queries import OpenOrder
 
 REGISTRY = "registry"
-# Calls of single orders in flight per shard from one gateway process (issue 12). With one, an
-# order that arrives while a call is under way waits for that call's whole round trip (hold,
-# book, answer: ~7 ms on 2 busy cores) before its own starts; with two, it leaves as soon as the
-# first call's hold is journaled and the shard's queue to its book takes it in order. A shard
-# handles concurrent calls (the batch route always made them); the book still sees each shard's
-# orders in id order, through the shard's single sender.
-ORDER_CALLS_IN_FLIGHT = 2
 # Upper bounds (seconds) of the actor-call histogram's buckets; the last bucket is +Inf.
 CALL_SECONDS_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -76,8 +69,7 @@ class ServiceClient:
         self.registry, self.shards, self.books = create_actors(config)
         self.shard_names = [f"shard-{index}" for index in range(len(self.shards))]
         self.book_names = [f"book-{index}" for index in range(len(self.books))]
-        self._order_queues = [CoalescingQueue(partial(self._outcomes, name, shard.place_orders, "place_orders"),
-                                              max_in_flight=ORDER_CALLS_IN_FLIGHT)
+        self._order_queues = [CoalescingQueue(partial(self._outcomes, name, shard.place_orders, "place_orders"))
                               for name, shard in zip(self.shard_names, self.shards)]
         self._cancel_queues = [CoalescingQueue(partial(self._outcomes, name, shard.cancel_orders, "cancel_orders"))
                                for name, shard in zip(self.shard_names, self.shards)]
