@@ -15,6 +15,9 @@ Phases, each `--warmup` + `--duration` seconds, `--repeats` times (medians print
             `--ceiling-repeats` times, default once)
   noop      closed loop, single-order `POST /api/v1/orders` against the no-op app
   single    closed loop, single-order `POST /api/v1/orders` against the service
+  sequential one keep-alive connection, single-order POSTs one after another (each followed by a
+            GET /health/live on the same connection: its p50 is the floor); the baseline's and the
+            peer's (GET /healthz) right after ours
   batch     closed loop, `POST /api/v1/orders/batch` with `--batch-size` orders per request
   open      open loop at a fixed arrival rate = `--rate-fraction` x the median `single` peak;
             latency is measured from each request's scheduled time (no coordinated omission)
@@ -62,13 +65,13 @@ HERE = Path(__file__).resolve().parent
 
 # Every kind of phase, in the order that also spreads their generators' seeds apart.
 RUN_NAMES = ("ceiling", "noop", "peer", "single", "baseline", "batch", "open", "peer open", "baseline open",
-             "baseline batch")
+             "baseline batch", "sequential", "baseline sequential", "peer sequential")
 # What py-spy samples, and whose CPU counts as the server's, in the phases that do not measure the service.
 PROFILED_KINDS = {"noop": ("no-op app",), "ceiling": (), "peer": ("peer gateway",),
-                  "peer open": ("peer gateway",)}
+                  "peer open": ("peer gateway",), "peer sequential": ("peer gateway",)}
 SERVICE_KINDS = ("gateway", "shard actors", "book actors")
 SERVER_KINDS = {"ceiling": ["raw sink"], "noop": ["no-op app"], "peer": ["peer gateway"],
-                "peer open": ["peer gateway"]}
+                "peer open": ["peer gateway"], "peer sequential": ["peer gateway"]}
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -99,8 +102,8 @@ def parse_arguments() -> argparse.Namespace:
                         help="account shards of the service (and the baseline); default: the service's own")
     parser.add_argument("--book-actors", type=int, default=None,
                         help="book actors of the service (and the baseline); default: the service's own")
-    parser.add_argument("--phases", default="ceiling,noop,peer,single,batch,open",
-                        help="comma-separated subset of ceiling,noop,peer,single,batch,open")
+    parser.add_argument("--phases", default="ceiling,noop,peer,sequential,single,batch,open",
+                        help="comma-separated subset of ceiling,noop,peer,sequential,single,batch,open")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, data)")
     parser.add_argument("--profile", metavar="DIR",
                         help="py-spy the gateway and the actors during every service phase's measured window "
@@ -310,6 +313,28 @@ def measure_peer(run: Run, repeat: int) -> None:
           + cpu_note(s, False), flush=True)
 
 
+def measure_sequential(run: Run, repeat: int) -> None:
+    """One connection, one order at a time, each followed by a health probe: latency at no load.
+
+    The probe (counted apart, GET /health/live; /healthz for the peer) is the floor: uvicorn, the
+    loopback and the generator, without the order's path through the actors. The baseline's and
+    the peer's sequential phases run right after ours."""
+    sequential = {"kind": "single", "connections": 1, "pool": 2_000}
+    s = measure(run, "sequential", repeat, port=run.service.port, probe="/health/live", **sequential)
+    print(fmt_row(f"[{repeat + 1}] service, sequential", s, f"  health p50 {s.get('probe_p50_ms', 0):.2f} ms")
+          + cpu_note(s, True), flush=True)
+    if run.baseline is not None:
+        s = measure(run, "baseline sequential", repeat, run.baseline_meter, port=run.baseline.port,
+                    users=run.baseline_population.users, probe="/health/live", **sequential)
+        print(fmt_row(f"[{repeat + 1}] baseline service, sequential", s,
+                      f"  health p50 {s.get('probe_p50_ms', 0):.2f} ms") + cpu_note(s, True), flush=True)
+    if "peer" in run.phases:
+        s = measure(run, "peer sequential", repeat, port=run.peer_port, target="peer", probe="/healthz",
+                    **sequential)
+        print(fmt_row(f"[{repeat + 1}] matching-engine gateway, sequential", s,
+                      f"  health p50 {s.get('probe_p50_ms', 0):.2f} ms") + cpu_note(s, False), flush=True)
+
+
 def measure_single(run: Run, repeat: int) -> None:
     s = measure(run, "single", repeat, port=run.service.port, kind="single",
                 connections=run.arguments.connections)
@@ -371,6 +396,8 @@ def run_closed_loops(run: Run) -> None:
             measure_ceiling(run, repeat)
         if "noop" in phases:
             measure_noop(run, repeat)
+        if "sequential" in phases:
+            measure_sequential(run, repeat)
         if "peer" in phases:
             measure_peer(run, repeat)
         if "single" in phases:

@@ -102,6 +102,10 @@ def _raw_request(host: str, port: int, path: str, api_key: str, body: bytes) -> 
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
 
+def _raw_get(host: str, port: int, path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+
+
 def _quote_batch(rng: random.Random, asset_id: str, size: int, market_share: float) -> list[dict]:
     """A market maker's batch: bids below and asks above its own reference price near the mid (so they
     cross other users' orders, not each other), plus about `market_share` of market volume sent as at most
@@ -190,6 +194,7 @@ class _Tally:
         self.orders_ok = 0
         self.orders_failed = 0
         self.errors = 0
+        self.probe_latencies: list[float] = []  # the `probe` GETs of a sequential phase
 
     def record(self, latency: float, status: int, body: bytes) -> None:
         self.latencies.append(latency)
@@ -237,6 +242,8 @@ async def _generate(spec: dict) -> dict:
     start = random.Random(spec["seed"] + 1)
     counters = [start.randrange(len(pool)) for pool in requests]
     late = [0]
+    # A sequential phase's floor: after each order, a GET of `probe` on the same connection.
+    probe = _raw_get(host, port, spec["probe"]) if spec.get("probe") else None
 
     def next_request(index: int) -> bytes:
         pool = index % len(requests)
@@ -265,6 +272,15 @@ async def _generate(spec: dict) -> dict:
             finished = clock()
             if started >= measure_from and finished <= measure_to:
                 tally.record(finished - started, status, body)
+            if probe is not None:
+                try:
+                    await send(index, probe)
+                except Exception:
+                    connections[index].closed = True
+                    continue
+                probed = clock()
+                if started >= measure_from and probed <= measure_to:
+                    tally.probe_latencies.append(probed - finished)
 
     queue: asyncio.Queue = asyncio.Queue()
 
@@ -325,7 +341,7 @@ async def _generate(spec: dict) -> dict:
     return {"latencies": sorted(tally.latencies), "http": tally.http, "outcomes": tally.outcomes,
             "orders_ok": tally.orders_ok, "orders_failed": tally.orders_failed, "errors": tally.errors,
             "duration": spec["duration"], "scheduled": scheduled, "backlog": backlog, "late": late[0],
-            "generator_cpu": cpu, "wall": clock() - begin}
+            "generator_cpu": cpu, "wall": clock() - begin, "probe_latencies": sorted(tally.probe_latencies)}
 
 
 def _generator_main() -> None:

@@ -67,13 +67,6 @@ def read_admin_token(data_dir: str | os.PathLike | None = None) -> str | None:
 
 # ---- the service as a subprocess ---------------------------------------------------------------
 
-def _service_command() -> list[str]:
-    script = Path(sys.executable).parent / "order-service"
-    if script.exists():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "gateway", "serve"]
-
-
 @dataclass
 class ServiceProcess:
     """The real service on a free port and its own data directory, fsync on, in its own session."""
@@ -108,11 +101,10 @@ class ServiceProcess:
                     "ORDER_SERVICE_DATA_DIR": str(self.data_dir), "ORDER_SERVICE_ADMIN_TOKEN": self.admin_token,
                     "ORDER_SERVICE_SYNC": "true" if self.sync else "false", "PYTHONUNBUFFERED": "1"})
         env.update(self.settings)
-        command = _service_command()
-        if self.source is not None:
-            # Its packages shadow this checkout's editable install, in the gateway and in Ray's workers.
-            env["PYTHONPATH"] = str(self.source)
-            command = [sys.executable, "-m", "gateway", "serve"]
+        # The checkout to run (this one unless a baseline's): its packages shadow the venv's editable
+        # install, which may point at another checkout, in the gateway and in Ray's workers.
+        env["PYTHONPATH"] = str(self.source or REPOSITORY)
+        command = [sys.executable, "-m", "gateway", "serve"]
         self.root.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         with open(self.log_path, "wb") as log:

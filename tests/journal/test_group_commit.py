@@ -245,3 +245,154 @@ class TestGroupCommitWriter:
             asyncio.run(writer.append(["later"]))
         writer.close()
         assert [event for _, event in lmdb_journal.read()] == ["intruder"]
+
+
+class ThreadRecordingJournal(GatedJournal):
+    """A GatedJournal (gate open unless a test closes it) that records which thread made each write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate.set()
+        self.threads: list[tuple[str, object]] = []  # (thread name, first record's event)
+
+    def append_encoded(self, first_sequence: int, records: Sequence[bytes], writes=()) -> int:
+        self.threads.append((threading.current_thread().name, first_sequence))
+        return super().append_encoded(first_sequence, records, writes)
+
+
+def wait_until_idle(writer: GroupCommitWriter) -> None:
+    """Return once the writer thread waits for work with nothing queued (bounded: fails, never hangs)."""
+    with writer._work_ready:
+        for _ in range(GATE_WATCHDOG_SECONDS * 1000):
+            if writer._writer_waiting and not writer._groups:
+                return
+            writer._work_ready.wait(0.001)
+    raise AssertionError("the writer thread never went idle")
+
+
+class TestInlineAppend:
+    """`append(inline=True)`: the caller writes when the writer thread is idle (issue 12)."""
+
+    def test_idle_writer_lets_the_caller_write_in_its_own_thread(self) -> None:
+        journal = ThreadRecordingJournal()
+        with GroupCommitWriter(journal) as writer:
+            wait_until_idle(writer)
+            assert asyncio.run(writer.append(["inline", "too"], inline=True)) == 2
+            assert journal.threads == [(threading.current_thread().name, 1)]
+            assert writer.commits == 1
+            # The writer thread goes on after it, with the next sequences.
+            assert writer.submit(["queued"]).result() == 3
+        assert [event for _, event in journal.read()] == ["inline", "too", "queued"]
+        assert journal.threads[-1][0] == "journal-group-commit"
+        journal.watchdog.cancel()
+
+    def test_busy_writer_is_never_bypassed(self, gated_journal: GatedJournal) -> None:
+        journal = gated_journal
+        with GroupCommitWriter(journal) as writer:
+            in_flight = writer.submit(["first"])
+            journal.write_started.wait()
+
+            async def append_while_busy() -> int:
+                waiting = asyncio.ensure_future(writer.append(["second"], inline=True))
+                await asyncio.sleep(0)  # let it try: the writer is busy, so it queues
+                journal.gate.set()
+                return await waiting
+
+            assert asyncio.run(append_while_busy()) == 2
+            assert in_flight.result() == 1
+            assert writer.commits == 2
+        assert not journal.watchdog_fired
+        assert [event for _, event in journal.read()] == ["first", "second"]
+
+    def test_submissions_during_an_inline_write_wait_for_it(self) -> None:
+        journal = ThreadRecordingJournal()
+        with GroupCommitWriter(journal) as writer:
+            wait_until_idle(writer)
+            journal.gate.clear()
+            journal.write_started.clear()
+            inline_result: list[int] = []
+            inline = threading.Thread(target=lambda: inline_result.append(
+                asyncio.run(writer.append(["inline"], inline=True))), name="inline-caller")
+            inline.start()
+            journal.write_started.wait()
+            later = writer.submit(["later"])  # must not be written before the inline write ends
+            assert not later.done()
+            journal.gate.set()
+            inline.join()
+            assert inline_result == [1]
+            assert later.result() == 2
+        journal.watchdog.cancel()
+        assert not journal.watchdog_fired
+        assert [name for name, _ in journal.threads] == ["inline-caller", "journal-group-commit"]
+        assert [event for _, event in journal.read()] == ["inline", "later"]
+
+    def test_an_earlier_append_not_yet_delivered_in_its_loop_keeps_the_order(self) -> None:
+        # A shard sends held orders to its book as their appends return: a later append written
+        # inline must not return before an earlier one's result has reached the loop.
+        journal = ThreadRecordingJournal()
+        resumed: list[str] = []
+
+        async def append_then(name: str, inline: bool) -> None:
+            await writer.append([name], inline=inline)
+            resumed.append(name)
+
+        async def scenario() -> None:
+            earlier = asyncio.ensure_future(append_then("earlier", False))
+            await asyncio.sleep(0)  # it queues its record
+            # Block this loop (no await) until the writer has written it and gone idle: its
+            # result now waits in this loop's queue.
+            wait_until_idle(writer)
+            assert writer.commits == 1 and not resumed
+            await append_then("later", True)
+            await earlier
+
+        with GroupCommitWriter(journal) as writer:
+            wait_until_idle(writer)
+            asyncio.run(scenario())
+        assert resumed == ["earlier", "later"]
+        assert [event for _, event in journal.read()] == ["earlier", "later"]
+        assert [name for name, _ in journal.threads] == ["journal-group-commit"] * 2
+        journal.watchdog.cancel()
+
+    def test_an_earlier_append_resolved_but_not_resumed_keeps_the_order(self) -> None:
+        # The loop's queue holds, in this order: a later caller's start, the earlier append's
+        # result, then (once that result is set) the earlier caller's own step. The later one
+        # must not write inline and resume in between.
+        journal = ThreadRecordingJournal()
+        resumed: list[str] = []
+
+        async def append_then(name: str, inline: bool) -> None:
+            await writer.append([name], inline=inline)
+            resumed.append(name)
+
+        async def scenario() -> None:
+            loop = asyncio.get_running_loop()
+            journal.gate.clear()
+            earlier = asyncio.ensure_future(append_then("earlier", False))
+            await asyncio.sleep(0)  # it queues its record; the writer thread waits at the gate
+            journal.write_started.wait()
+            later: list[asyncio.Future] = []
+            loop.call_soon(lambda: later.append(asyncio.ensure_future(append_then("later", True))))
+            journal.gate.set()
+            wait_until_idle(writer)  # blocks this loop: the result is now queued behind `later`'s start
+            await earlier
+            await later[0]
+
+        with GroupCommitWriter(journal) as writer:
+            wait_until_idle(writer)
+            journal.write_started.clear()
+            asyncio.run(scenario())
+        journal.watchdog.cancel()
+        assert resumed == ["earlier", "later"]
+        assert [event for _, event in journal.read()] == ["earlier", "later"]
+
+    def test_failed_inline_write_fails_the_writer(self, lmdb_journal: LmdbJournal) -> None:
+        writer = GroupCommitWriter(lmdb_journal)
+        wait_until_idle(writer)
+        lmdb_journal.append_batch(1, ["intruder"])
+        with pytest.raises(SequenceGapError):
+            asyncio.run(writer.append(["mine"], inline=True))
+        with pytest.raises(JournalError, match="failed write"):
+            writer.submit(["later"])
+        writer.close()
+        assert [event for _, event in lmdb_journal.read()] == ["intruder"]
