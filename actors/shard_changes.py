@@ -58,6 +58,18 @@ class ShardChanges:
                 and order.reason.value == "user_cancelled"]
 
     async def _amend(self, request: AmendOrder) -> OrderOutcome:
+        # An amend is an order operation: it draws on the user's order rate limit, and a
+        # suspended user's is refused (issue 18), as placements and cancels are.
+        check = self.access.order_check
+        left = None
+        if check is not None:
+            refused, left = check(request.username)
+            if refused is not None:
+                return OrderOutcome.rejected(refused, None, left)
+        outcome = await self._amend_now(request)
+        return outcome._replace(remaining=left) if left is not None else outcome
+
+    async def _amend_now(self, request: AmendOrder) -> OrderOutcome:
         order_id = request.order_id
         order = self.accounts.user_order(request.username, order_id)
         if order is not None:

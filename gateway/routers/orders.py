@@ -149,7 +149,7 @@ async def amend_order(order_id: str, body: OrderAmendRequest, username: CurrentU
     if not result.ok:
         data = order_data(result.order, spec) if result.order is not None and result.reason == "ORDER_NOT_OPEN" else None
         raise ApiError.rejected(result.reason, data=data)
-    return ok(order_data(result.order, spec), "Order amended")
+    return with_remaining(ok(order_data(result.order, spec), "Order amended"), result)
 
 
 @router.delete("", response_model=Envelope[CancelAllData],

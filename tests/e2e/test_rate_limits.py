@@ -163,3 +163,23 @@ def test_reads_are_limited_per_user_with_a_remaining_count(limited):
     assert limited.get("/api/v1/balances", other).status_code == 200
     for _ in range(10):
         limited.deposit(user, "USD", "1")
+
+
+def test_amends_draw_on_the_order_limit_and_carry_the_remaining_count(limited, asset):
+    user = _on_shard(limited, 1, "100000")
+    placed = assert_envelope(limited.submit(user, asset, "limit_buy", 100, "1.00"), 201, True)
+    answers = []
+    quantity = 99
+    while quantity > 1:
+        answers.append(limited.patch(f"/api/v1/orders/{placed['order_id']}", user, json={"quantity": str(quantity)}))
+        if answers[-1].status_code == 429:
+            break
+        quantity -= 1
+    # Burst of twice the rate: the placement and the amends together hit the limit within it.
+    assert answers[-1].status_code == 429, [answer.status_code for answer in answers]
+    _check_limited(answers[-1])
+    assert all(answer.status_code == 200 for answer in answers[:-1])
+    assert "x-ratelimit-remaining" in answers[0].headers
+    # The refused amend (to `quantity`) changed nothing: the order holds the last quantity amended to.
+    order = assert_envelope(limited.get(f"/api/v1/orders/{placed['order_id']}", user), 200, True)
+    assert D(order["quantity"]) == quantity + 1

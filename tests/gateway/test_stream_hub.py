@@ -35,6 +35,7 @@ class _Book:
 class _Runtime:
     def __init__(self) -> None:
         self.client = _Book()
+        self.access_listeners: list = []  # the hub listens for revocations and suspensions
 
 
 class _StalledSocket:
