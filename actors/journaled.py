@@ -32,6 +32,11 @@ _FREEZE_EVERY = 50_000  # journal records between freezes
 _YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
 
 
+# Events an awaited append may hold and still be written in the caller's thread when the
+# writer is idle (see `append`): a single order's hold, or a book's record of one order.
+_INLINE_MOST_EVENTS = 8
+
+
 def _settle_heap() -> None:
     gc.set_threshold(_YOUNG_THRESHOLD, 20, 20)
     gc.freeze()
@@ -96,10 +101,13 @@ class JournaledState:
         try:
             # `append` takes its sequence numbers before it first suspends (the queue never
             # fills at this size), so records reach the journal in the order of the calls.
-            # Issue 12: when the writer is idle the commit is made right here (`inline`), saving
-            # the two thread hand-offs of group commit on a quiet service; not while a snapshot
-            # is being written from a thread (the loop would wait for it).
-            return await self.writer.append(records, writes, inline=not self._snapshotting)
+            # Issue 12: when the writer is idle a small commit (a single order's hold or match)
+            # is made right here (`inline`), saving the two thread hand-offs of group commit on
+            # a quiet service. Not for large ones (a batch's hundreds of events: the loop would
+            # be blocked for longer while other calls wait), nor while a snapshot is being
+            # written from a thread (the loop would wait for it).
+            inline = (len(records) if events is None else events) <= _INLINE_MOST_EVENTS and not self._snapshotting
+            return await self.writer.append(records, writes, inline=inline)
         except Exception as error:
             _exit_after_failed_write(error)
 
