@@ -136,6 +136,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.streams = StreamHub(runtime)
+    runtime.access_listeners.append(app.state.streams)  # revoked keys and suspensions close sockets
     for module in (orders, accounts, assets, admin):  # the busiest first: routes are matched in order
         app.include_router(module.router)
     app.include_router(access.admin)

@@ -67,16 +67,20 @@ async def _current_user(request: Request,
     return owner.username
 
 
-async def _reading_user(request: Request, username: Annotated[str, Depends(_current_user)]) -> str:
-    """The caller of a user route other than orders' changes: with the read limit on, it takes a
-    token of the user's read bucket (at the user's shard, over every key and process)."""
-    runtime = request.app.state.runtime
+async def _take_read_token(runtime: Runtime, request: Request, username: str) -> None:
+    """With the read limit on, take a token of the user's read bucket (at the user's shard, over
+    every key and process), or refuse the request (429)."""
     rate = runtime.settings.read_rate
     if rate > 0:
         left = await runtime.client.admit_read(username)
         if left is None:
             raise rate_limited(rate)
-        request.state.rate_limit_remaining = left
+        request.state.rate_limit_remaining = left  # gateway/app.py's RateLimitHeader answers it
+
+
+async def _reading_user(request: Request, username: Annotated[str, Depends(_current_user)]) -> str:
+    """The caller of a user route other than orders' changes (the read limit applies)."""
+    await _take_read_token(request.app.state.runtime, request, username)
     return username
 
 
@@ -90,12 +94,7 @@ async def _key_hash(request: Request,
         raise _unauthorized("The token is not a valid API key")
     if owner.suspended:
         raise ApiError.rejected("USER_SUSPENDED")
-    rate = runtime.settings.read_rate
-    if rate > 0:
-        left = await runtime.client.admit_read(owner.username)
-        if left is None:
-            raise rate_limited(rate)
-        request.state.rate_limit_remaining = left
+    await _take_read_token(runtime, request, owner.username)
     return hash_key(token)
 
 

@@ -207,7 +207,6 @@ class StreamHub:
         self.markets: dict[str, MarketSubscription] = {}
         self.users: dict[str, UserSubscription] = {}
         self._checks: set[asyncio.Task] = set()
-        runtime.access_listeners.append(self)
 
     # ---- access changes (gateway/access.py): a revoked key or a suspended user closes its sockets
 

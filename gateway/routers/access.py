@@ -27,7 +27,7 @@ admin = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=ExactJSONR
 keys = APIRouter(prefix="/api/v1/keys", tags=["keys"], route_class=ExactJSONRoute)
 
 _USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
-_USER = (ADMIN_AUTH, "USER_NOT_FOUND")
+_USER = (ADMIN_AUTH, "VALIDATION_ERROR", "USER_NOT_FOUND")
 
 
 def _username(username: Annotated[str, Path(description="3-32 of [a-z0-9_.-]")]) -> str:
