@@ -346,3 +346,19 @@ def test_a_data_directory_from_before_keys_had_ids_keeps_each_users_key_under_an
         assert [entry["action"] for entry in _audit(api, username="alice")["entries"]] == ["key_created"]
     finally:
         api.close()
+
+
+def test_suspending_cancels_waiting_stops_and_releases_their_holds(api):
+    asset_id = api.new_asset(tick_size="0.01", lot_size="1")  # no trade yet: no stop triggers at placement
+    user, _ = _user(api, usd="1000")
+    stop = assert_envelope(api.submit(user, asset_id, "limit_buy", 2, "21.00", stop_price="20.00",
+                                      stop_kind="stop_loss"), 201, True)
+    assert stop["status"] == "pending" and stop["triggered_at"] is None
+    assert D(assert_envelope(api.get("/api/v1/balances/USD", user), 200, True)["locked"]) == 42
+    assert assert_envelope(_suspend(api, user.username), 200, True)["status"] == "suspended"
+    assert assert_envelope(_suspend(api, user.username, "resume"), 200, True)["status"] == "active"
+    eventually(lambda: api.get("/api/v1/balances", user).status_code, lambda code: code == 200, what="resumed")
+    order = api.order(user, stop["order_id"])
+    assert (order["status"], order["reason"]) == ("cancelled", "user_suspended"), order
+    usd = assert_envelope(api.get("/api/v1/balances/USD", user), 200, True)
+    assert (D(usd["locked"]), D(usd["available"])) == (0, 1000)
