@@ -79,11 +79,9 @@ class PriceLevel:
         queue = self.orders
         index = 0
         if queue[0] is not entry:
-            # `deque.index` compares in C; a dead entry equal in value (an order that moved away
-            # and back) may come first, so look on until the very object.
-            index = queue.index(entry)
-            while queue[index] is not entry:
-                index = queue.index(entry, index + 1)
+            index = _find(queue, entry, max(0, len(queue) - _RECENT))
+            if index is None:
+                index = _find(queue, entry, 0)
         order_id, owner, side, price, _ = entry
         queue[index] = replacement = (order_id, owner, side, price, remaining)
         return replacement
@@ -91,6 +89,22 @@ class PriceLevel:
     def row(self) -> LevelRow:
         """Return the level's aggregate."""
         return LevelRow(self.price, self.quantity, self.count)
+
+
+_RECENT = 64  # the newest entries of a queue, looked through first: an amend mostly shrinks a recent order
+
+
+def _find(queue: deque, entry: tuple, start: int) -> int | None:
+    """The position of `entry` itself in `queue` from `start`, or None. `deque.index` compares in C;
+    a dead entry equal in value (an order that moved away and back) may come first, so look on
+    until the very object."""
+    try:
+        index = queue.index(entry, start)
+        while queue[index] is not entry:
+            index = queue.index(entry, index + 1)
+    except ValueError:
+        return None
+    return index
 
 
 def can_fill(levels: list[PriceLevel], open_orders: dict[int, tuple], quantity: int, owner: str,

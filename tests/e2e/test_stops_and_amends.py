@@ -248,3 +248,22 @@ def test_waiting_stop_survives_kill_and_triggers_once_after(service_factory):
         assert sum(1 for item in fills if item["order_id"] == stop["order_id"]) == 1
     finally:
         api.close()
+
+
+def test_openapi_documents_stop_fields_amend_and_cancel_all_with_their_error_codes(api):
+    document = api.http.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert {"stop_price", "stop_kind", "triggered_at"} <= set(schemas["OrderData"]["required"])
+    assert {"stop_price", "stop_kind"} <= set(schemas["LimitOrderRequest"]["properties"])
+    assert set(schemas["OrderAmendRequest"]["properties"]) == {"quantity", "price"}
+
+    def codes(operation: dict, status: str) -> set[str]:
+        schema = operation["responses"][status]["content"]["application/json"]["schema"]
+        return set(schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"])
+
+    amend = document["paths"]["/api/v1/orders/{order_id}"]["patch"]
+    assert {"INVALID_AMEND", "INVALID_TICK_SIZE", "INSUFFICIENT_BALANCE", "POST_ONLY_WOULD_MATCH"} <= codes(amend, "422")
+    assert codes(amend, "404") == {"ORDER_NOT_FOUND"} and codes(amend, "409") == {"ORDER_NOT_OPEN"}
+    cancel_all = document["paths"]["/api/v1/orders"]["delete"]
+    assert "ASSET_NOT_FOUND" in codes(cancel_all, "404")
+    assert "STOP_WOULD_TRIGGER" in codes(document["paths"]["/api/v1/orders"]["post"], "422")

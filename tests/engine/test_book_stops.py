@@ -144,3 +144,13 @@ def test_stop_accepted_event_replays_to_a_waiting_stop():
     rebuilt = OrderBook(SPEC)
     rebuilt.apply(result.events[0])
     assert rebuilt.to_state() == book.to_state()
+
+
+def test_shrink_after_moving_away_and_back_finds_the_live_entry_not_its_equal_dead_one():
+    book = book_with_bids((1, "a", 100, 5), (2, "b", 100, 5))
+    book.amend(7, 1, "a", 0, 101)
+    book.amend(8, 1, "a", 0, 100)  # back at 100, behind 2; its old entry, equal in value, lies dead ahead
+    assert book.amend(9, 1, "a", 2, None) == [OrderAmended(1, "a", 9, 2, None, 0)]
+    result = book.submit_market(3, "s", SELL, 6)
+    assert [(t.maker_order_id, t.quantity) for t in result.trades] == [(2, 5), (1, 1)]
+    assert [(o.order_id, o.remaining) for o in book.orders_in_priority(BUY)] == [(1, 2)]
