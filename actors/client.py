@@ -331,24 +331,10 @@ def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[Restin
                                            for order in report["open_orders"] if order.waiting}
     book_open = {order.order_id: order for orders in book_orders.values() for order in orders}
     stops = {order.order_id: order for orders in (book_stops or {}).values() for order in orders}
-    for order_id, order in shard_waiting.items():
-        stop = stops.get(order_id)
-        if stop is None:
-            problems.append(f"waiting stop {order_id} is not waiting in its book")
-        elif stop.remaining != order.remaining_quantity or stop.price != order.price:
-            problems.append(f"stop {order_id} waits with {stop.remaining} at {stop.price}, "
-                            f"its owner sees {order.remaining_quantity} at {order.price}")
-    for order_id in stops.keys() - shard_waiting.keys():
-        problems.append(f"book holds stop {order_id} that no shard has waiting")
-    for order_id, order in shard_open.items():
-        resting = book_open.get(order_id)
-        if resting is None:
-            problems.append(f"open order {order_id} is not on its book")
-        elif resting.remaining != order.remaining_quantity or resting.price != order.price:
-            problems.append(f"order {order_id} rests with {resting.remaining} at {resting.price}, "
-                            f"its owner sees {order.remaining_quantity} at {order.price}")
-    for order_id in book_open.keys() - shard_open.keys():
-        problems.append(f"book holds order {order_id} that no shard has open")
+    problems += _mismatches(shard_waiting, stops, ("waiting stop", "is not waiting in its book"),
+                            ("stop", "waits"), "stop", "waiting")
+    problems += _mismatches(shard_open, book_open, ("open order", "is not on its book"),
+                            ("order", "rests"), "order", "open")
     report = {"problems": problems, "totals": totals, "net_deposits": net,
               "open_orders": len(shard_open), "resting_orders": len(book_open)}
     if shard_waiting or stops:
@@ -359,3 +345,19 @@ def combine_audits(shard_reports: list[dict], book_orders: dict[str, list[Restin
 async def _idempotent(method, *args):
     """Call a method that is safe to repeat, again while its actor restarts."""
     return await call_with_retry(lambda: method.remote(*args), lambda: None)
+
+
+def _mismatches(owned: dict, held: dict, missing: tuple[str, str], differs: tuple[str, str], kind: str,
+                state: str) -> list[str]:
+    """What the shards' orders (`owned`) and the books' (`held`) disagree on, in words."""
+    problems = []
+    for order_id, order in owned.items():
+        book_side = held.get(order_id)
+        if book_side is None:
+            problems.append(f"{missing[0]} {order_id} {missing[1]}")
+        elif book_side.remaining != order.remaining_quantity or book_side.price != order.price:
+            problems.append(f"{differs[0]} {order_id} {differs[1]} with {book_side.remaining} at {book_side.price}, "
+                            f"its owner sees {order.remaining_quantity} at {order.price}")
+    for order_id in held.keys() - owned.keys():
+        problems.append(f"book holds {kind} {order_id} that no shard has {state}")
+    return problems
