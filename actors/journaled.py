@@ -32,6 +32,12 @@ _FREEZE_EVERY = 50_000  # journal records between freezes
 _YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
 
 
+# A snapshot costs time in proportion to the hot state (capturing it on the loop takes about
+# 1 us per open order; encoding and writing it, while the journal waits, about as much again).
+# Snapshots are spaced so that they take at most this share of the time: with a large state
+# they come less often than `snapshot_every`/`snapshot_seconds` ask, never more often.
+_SNAPSHOT_TIME_SHARE = 0.02
+
 # Events an awaited append may hold and still be written in the caller's thread when the
 # writer is idle (see `append`): a single order's hold, or a book's record of one order.
 _INLINE_MOST_EVENTS = 8
@@ -68,6 +74,7 @@ class JournaledState:
         self._retention = retention
         self._since_snapshot = 0
         self._last_snapshot = time.monotonic()
+        self._snapshot_cost = 0.0  # seconds the last snapshot took, capture to written
         self._since_freeze = 0
         self._snapshotting = False
         self._snapshot_task: asyncio.Task | None = None
@@ -125,8 +132,10 @@ class JournaledState:
             _settle_heap()
         if self._snapshotting or not self._since_snapshot:
             return
-        if (self._since_snapshot >= self._snapshot_every
-                or time.monotonic() - self._last_snapshot >= self._snapshot_seconds):
+        elapsed = time.monotonic() - self._last_snapshot
+        if elapsed * _SNAPSHOT_TIME_SHARE < self._snapshot_cost:
+            return
+        if self._since_snapshot >= self._snapshot_every or elapsed >= self._snapshot_seconds:
             self._snapshotting = True
             self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot())
 
@@ -145,11 +154,13 @@ class JournaledState:
         # The state and the marker are taken together, with no await between them,
         # so the snapshot covers exactly what was submitted before the marker.
         try:
+            started = time.monotonic()
             state = self._snapshot_state()
             self._since_snapshot = 0
             self._last_snapshot = time.monotonic()
             sequence = await self._durable([])
             await asyncio.to_thread(self._write_snapshot, sequence, state)
+            self._snapshot_cost = time.monotonic() - started
         finally:
             self._snapshotting = False
 

@@ -201,7 +201,7 @@ class Accounts(AccountAmends):
             "assets": [spec.to_record() for spec in self.assets.values()],
             "balances": {user: {asset: list(entry) for asset, entry in sorted(assets.items())}
                          for user, assets in sorted(self.balances.items())},
-            "orders": [order.to_record() for order in self.orders.values()],
+            "orders": list(map(OrderRecord.fields, self.orders.values())),
             "last_order_id": self.last_order_id,
             "settlement_sequences": dict(sorted(self.settlement_sequences.items())),
             "net_deposits": dict(sorted(self.net_deposits.items())),

@@ -8,6 +8,7 @@ and the reasons of API.md.
 from __future__ import annotations
 
 from enum import Enum
+from operator import attrgetter
 from typing import NamedTuple
 
 from engine.errors import Rejected, RejectReason
@@ -203,6 +204,10 @@ class OrderRecord:
             self.filled_quantity, self.total_amount, self.reserved,
             self.stop_price, self.stop_kind, self.triggered_at, self.stop_waiting,
         ))
+
+    # Its fields in `OrderView`'s order, the enums as they are (orjson writes their values):
+    # what `to_record` says at half the cost, for snapshots of many open orders.
+    fields = attrgetter(*OrderView._fields)
 
     def to_record(self) -> list:
         """Encode as plain values for snapshots and digests (the fields of `OrderView`, in order)."""
