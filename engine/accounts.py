@@ -37,6 +37,12 @@ from engine.orders import (
 _AVAILABLE, _HELD, _UPDATED = 0, 1, 2  # the fields of a balance entry, a list mutated in place
 
 
+# The most one account may hold of one asset, in its units: what the journal's 64-bit integers
+# hold (92,233,720,368.54775807 USD). Deposits beyond it are refused; trades move what was
+# deposited, so no balance passes it while the service's whole deposits of an asset stay below.
+MAX_BALANCE = (1 << 63) - 1
+
+
 class Balance(NamedTuple):
     """One account's balance in one asset: money units for USD, lots otherwise."""
 
@@ -87,10 +93,14 @@ class Accounts(AccountAmends):
         return self._emit([AssetListed(*spec.to_record())])
 
     def deposit(self, username: str, asset_id: str, amount: int, timestamp: int) -> list | RejectReason:
-        """Credit `amount` (money units for USD, lots otherwise) to available."""
+        """Credit `amount` (money units for USD, lots otherwise) to available; refused if the
+        balance would then be more than the journal's 64-bit integers hold (`MAX_BALANCE`)."""
         reason = self._check_amount(asset_id, amount)
         if reason is not None:
             return reason
+        balance = self.balance(username, asset_id)
+        if balance.available + balance.held + amount > MAX_BALANCE:
+            return RejectReason.INVALID_AMOUNT
         return self._emit([FundsDeposited(username, asset_id, amount, timestamp)])
 
     def withdraw(self, username: str, asset_id: str, amount: int, timestamp: int) -> list | RejectReason:

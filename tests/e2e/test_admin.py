@@ -139,6 +139,21 @@ def test_deposit_of_invalid_amount_answers_422(api, amount):
     assert api.amounts(user, "USD") == (Decimal(0), Decimal(0))
 
 
+def test_deposits_past_the_largest_balance_answer_422_and_the_account_keeps_working(api):
+    # 2**63 - 1 money units is 92,233,720,368.54775807 USD: nine deposits of the largest amount fit, a tenth not.
+    user = api.new_user()
+    for _ in range(9):
+        assert_envelope(_adjust(api, "deposits", user.username, "USD", "10000000000"), 201, True)
+    refused = assert_error(_adjust(api, "deposits", user.username, "USD", "10000000000"), 422, "INVALID_AMOUNT")
+    assert "92233720368.54775807" in str(refused["error"]["details"])
+    assert api.amounts(user, "USD") == (Decimal(90_000_000_000), Decimal(0))
+    top_up = Decimal("2233720368.54775807")  # exactly to the largest balance
+    assert_envelope(_adjust(api, "deposits", user.username, "USD", str(top_up)), 201, True)
+    assert_error(_adjust(api, "deposits", user.username, "USD", "0.00000001"), 422, "INVALID_AMOUNT")
+    assert_envelope(_adjust(api, "withdrawals", user.username, "USD", "1"), 201, True)
+    assert api.amounts(user, "USD") == (Decimal("92233720367.54775807"), Decimal(0))
+
+
 def test_deposit_to_unknown_user_answers_an_error(api):
     response = _adjust(api, "deposits", f"ghost{unique_suffix()}", "USD", "10")
     assert response.status_code in (404, 422), response.text
