@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from engine.errors import EngineError, RejectReason
 from engine.events import AmendAborted, AmendRequested, OrderAmended
-from engine.numbers import USD, AssetSpec
+from engine.numbers import MAX_UNITS, USD, AssetSpec
 from engine.orders import Side
 
 
@@ -50,7 +50,7 @@ class AccountAmends:
         if price is not None:
             if order.price is None:
                 return RejectReason.INVALID_AMEND  # a stop market order has no price to change
-            if price <= 0:
+            if not 0 < price <= MAX_UNITS:
                 return RejectReason.INVALID_PRICE
             if price == order.price:
                 price = None

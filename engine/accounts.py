@@ -28,19 +28,13 @@ from engine.events import (
     OrderAborted, OrderAccepted, OrderAmended, OrderClosed, OrderRested, SettlementApplied, StopAccepted,
     StopTriggered, TradeExecuted,
 )
-from engine.numbers import USD, AssetSpec
+from engine.numbers import MAX_UNITS, USD, AssetSpec
 from engine.orders import (
     ORDER_TYPES, STATUSES, TIMES_IN_FORCE, CloseReason, OrderRecord, OrderStatus, OrderType, Side,
     TimeInForce, check_order_shape,
 )
 
 _AVAILABLE, _HELD, _UPDATED = 0, 1, 2  # the fields of a balance entry, a list mutated in place
-
-
-# The most one account may hold of one asset, in its units: what the journal's 64-bit integers
-# hold (92,233,720,368.54775807 USD). Deposits beyond it are refused; trades move what was
-# deposited, so no balance passes it while the service's whole deposits of an asset stay below.
-MAX_BALANCE = (1 << 63) - 1
 
 
 class Balance(NamedTuple):
@@ -94,12 +88,12 @@ class Accounts(AccountAmends):
 
     def deposit(self, username: str, asset_id: str, amount: int, timestamp: int) -> list | RejectReason:
         """Credit `amount` (money units for USD, lots otherwise) to available; refused if the
-        balance would then be more than the journal's 64-bit integers hold (`MAX_BALANCE`)."""
+        balance would then be more than the journal's 64-bit integers hold (`MAX_UNITS`)."""
         reason = self._check_amount(asset_id, amount)
         if reason is not None:
             return reason
         balance = self.balance(username, asset_id)
-        if balance.available + balance.held + amount > MAX_BALANCE:
+        if balance.available + balance.held + amount > MAX_UNITS:
             return RejectReason.INVALID_AMOUNT
         return self._emit([FundsDeposited(username, asset_id, amount, timestamp)])
 
@@ -133,7 +127,8 @@ class Accounts(AccountAmends):
                                       stop_price is not None, stop_kind)
         if misshapen is not None:
             return misshapen.reason
-        if (price is not None and price <= 0) or (stop_price is not None and stop_price <= 0):
+        if (price is not None and not 0 < price <= MAX_UNITS) or (
+                stop_price is not None and not 0 < stop_price <= MAX_UNITS):
             return RejectReason.INVALID_PRICE
 
         if order_type.side == Side.SELL:

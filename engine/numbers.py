@@ -20,6 +20,11 @@ USD = "USD"
 MONEY_DECIMALS = 8
 MONEY_UNITS_PER_USD = 10**MONEY_DECIMALS
 MONEY_UNIT = Fraction(1, MONEY_UNITS_PER_USD)  # in USD: the one money unit constant
+# The largest count of units (money units, lots, ticks) the journal's 64-bit integers hold: the
+# most one account may hold of an asset (92,233,720,368.54775807 USD) and the highest price in
+# ticks. Deposits and prices beyond it are refused; trades only move what was deposited, so no
+# balance passes it while the whole deposits of an asset stay below it.
+MAX_UNITS = (1 << 63) - 1
 # Far beyond any sensible amount, small enough that Fraction arithmetic stays cheap.
 _MAX_EXPONENT = 40
 _MAX_DIGITS = 60

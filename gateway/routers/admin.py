@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from actors.messages import AdjustBalance
 from engine import USD, AssetSpec, format_money, parse_money
-from engine.accounts import MAX_BALANCE
+from engine.numbers import MAX_UNITS
 from gateway.deps import Admin, Service
 from gateway.errors import ApiError, within_deadline
 from gateway.exact_json import ExactJSONRoute
@@ -84,7 +84,7 @@ async def _change(service, body: BalanceChangeRequest, kind: str):
         service.client.adjust_balance(AdjustBalance(kind, body.username, body.asset_id, amount)))
     if result.reason == "INVALID_AMOUNT":  # the amount itself was checked above: the balance it makes
         raise ApiError.rejected(result.reason, details="the balance would be more than the most an account "
-                                                       f"holds ({render(MAX_BALANCE)})")
+                                                       f"holds ({render(MAX_UNITS)})")
     if result.reason is not None:
         raise ApiError.rejected(result.reason)
     # Journaled before the answer; a crash between the shard's journal and this one loses the entry.

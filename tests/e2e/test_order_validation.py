@@ -154,6 +154,22 @@ def test_create_order_above_maximum_quantity_answers_422_even_when_funded(api):
     assert_error(api.submit(user, asset_id, "limit_sell", "1000001", "1"), 422)
 
 
+def test_prices_up_to_the_largest_count_of_ticks_are_held_and_above_it_answer_422_invalid_price(api):
+    # 2**63 - 1 ticks of 0.01: above it the price no longer fits the journal's integers.
+    asset_id = api.new_asset(tick_size="0.01", lot_size="1")
+    user = api.new_user(assets={asset_id: 10})
+    highest = "92233720368547758.07"
+    order = api.place(user, asset_id, "limit_sell", "1", highest)
+    assert D(order["price"]) == Decimal(highest)
+    assert_error(api.submit(user, asset_id, "limit_sell", "1", "92233720368547758.08"), 422, "INVALID_PRICE")
+    assert_error(api.submit(user, asset_id, "limit_sell", "1", "90", stop_price="92233720368547758.08",
+                            stop_kind="take_profit"), 422, "INVALID_PRICE")
+    amended = api.patch(f"/api/v1/orders/{order['order_id']}", user, json={"price": "92233720368547758.08"})
+    assert_error(amended, 422, "INVALID_PRICE")
+    assert api.order(user, order["order_id"])["price"] == order["price"]
+    assert api.amounts(user, asset_id) == (Decimal(9), Decimal(1))
+
+
 def test_create_order_with_64_character_client_order_id_is_accepted(api, trader):
     user, asset_id = trader
     client_order_id = "A-b_9" * 12 + "wxyz"
