@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-cluster bench-engine bench-journal bench-http bench-sweep bench-streams peers clean load soak bench-recovery bench-history
+.PHONY: run test test-cluster schemathesis bench-engine bench-journal bench-http bench-sweep bench-streams peers clean load soak bench-recovery bench-history
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 # Several Ray nodes and gateway processes on this machine (also part of `make test`; a few minutes).
 test-cluster: $(STAMP)
 	$(PY) -m pytest -m cluster tests/cluster
+
+# `schemathesis run --checks all` over every route (user, admin and key-rotation passes) of a service of
+# its own, 200 examples per operation (the suite runs the same with 25); config in schemathesis.toml.
+schemathesis: $(STAMP)
+	SCHEMATHESIS_EXAMPLES=200 $(PY) -m pytest -q -s tests/e2e/test_schemathesis_cli.py
 
 # The benchmarks' own tools (matplotlib for plots, py-spy for profiles), over the dev extras.
 BENCH_STAMP := $(VENV)/.installed-bench

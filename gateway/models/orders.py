@@ -44,6 +44,18 @@ _STOP_KIND = ("with stop_price: a sell stop_loss and a buy take_profit trigger w
               "stop_price, a sell take_profit and a buy stop_loss when it rises to it")
 
 
+# The stop fields' rules, in the variants' schemas (`check_order_shape` enforces them): stop_price
+# and stop_kind come together or not at all; a stop limit order is gtc or ioc and not post_only; a
+# stop market order is a market_sell, ioc.
+_NOT_NULL = {"not": {"type": "null"}}
+_NO_STOP = {"properties": {"stop_price": {"type": "null"}, "stop_kind": {"type": "null"}}}
+
+
+def _with_stop(**properties: Any) -> dict:
+    return {"required": ["stop_price", "stop_kind"],
+            "properties": {"stop_price": _NOT_NULL, "stop_kind": _NOT_NULL, **properties}}
+
+
 class _OrderFields(BaseModel):
     """The fields every order variant shares."""
 
@@ -63,9 +75,13 @@ class LimitOrderRequest(_OrderFields):
         # post_only: true with ioc or fok is refused (422 INVALID_ORDER).
         "not": {"required": ["post_only", "time_in_force"],
                 "properties": {"post_only": {"const": True}, "time_in_force": {"enum": ["ioc", "fok"]}}},
+        "oneOf": [_NO_STOP, _with_stop(post_only={"enum": [False, None]},
+                                       time_in_force={"enum": ["gtc", "ioc", None]})],
         "examples": [{"asset_id": "BTC", "order_type": "limit_buy", "quantity": "0.5", "price": "100.25"},
                      {"asset_id": "BTC", "order_type": "limit_sell", "quantity": "1", "price": "101",
-                      "time_in_force": "gtc", "post_only": True, "client_order_id": "my-order-1"}]})
+                      "time_in_force": "gtc", "post_only": True, "client_order_id": "my-order-1"},
+                     {"asset_id": "BTC", "order_type": "limit_sell", "quantity": "0.5", "price": "94",
+                      "stop_price": "95", "stop_kind": "stop_loss"}]})
 
     order_type: Literal["limit_buy", "limit_sell"]
     price: DecimalInput
@@ -80,7 +96,10 @@ class MarketOrderRequest(_OrderFields):
     """A market order: no price (422 INVALID_ORDER if given), ioc or fok, never post_only."""
 
     model_config = ConfigDict(title="MarketOrderRequest", json_schema_extra={
-        "examples": [{"asset_id": "BTC", "order_type": "market_buy", "quantity": "0.5"}]})
+        "oneOf": [_NO_STOP, _with_stop(order_type={"const": "market_sell"}, time_in_force={"enum": ["ioc", None]})],
+        "examples": [{"asset_id": "BTC", "order_type": "market_buy", "quantity": "0.5"},
+                     {"asset_id": "BTC", "order_type": "market_sell", "quantity": "0.5", "stop_price": "95",
+                      "stop_kind": "stop_loss"}]})
 
     order_type: Literal["market_buy", "market_sell"]
     price: None = Field(default=None, description="market orders take no price")
