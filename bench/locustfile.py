@@ -21,10 +21,12 @@ writes the one it generates). Run directly:
 What a simulated user does: at test start the asset(s) are created once (409
 ASSET_EXISTS is fine); each simulated user then creates its own service user and
 API key with the admin token, is funded with USD and every asset, and from then on
-uses only its own key. Tasks, weighted: limit buys and sells around a mid of 100.00
+uses only its own key. Every HTTP call goes through the project's Python client
+(`order_service_client`, without its retries so that each request counts once),
+timed around the call as a locust request of type `HTTP`. Tasks, weighted: limit buys and sells around a mid of 100.00
 (± 0.50, so they cross and settle), small market orders, cancels of its own open
 orders, reads of one order, of its order list, its portfolio and balances, and the
-order book. A response counts as a success when it is 2xx or one of the expected
+order book. A call counts as a success when it answers, or raises one of the expected
 refusals (422 INSUFFICIENT_BALANCE on an order, 409 ORDER_NOT_OPEN on a cancel that
 raced a fill); anything else — any 5xx, an unexpected 4xx, a wrong error code — is a
 failure.
@@ -56,13 +58,14 @@ from datetime import datetime
 from collections import Counter
 from pathlib import Path
 
-from locust import FastHttpUser, between, events, task
+from locust import User, between, events, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_setup import (  # noqa: E402
     ASSET_PER_USER, LOT, USD_PER_USER, asset_body, random_limit_price, random_quantity, read_admin_token,
 )
+from order_service_client import ApiError, Client, Conflict  # noqa: E402
 
 ASSETS = [asset.strip() for asset in os.environ.get("LOAD_ASSETS", "LOADA,LOADB").split(",") if asset.strip()]
 OPEN_STATUSES = ("confirmed", "processing")
@@ -76,8 +79,6 @@ EXPECTED_REFUSALS: Counter = Counter()  # (status, code) answered and counted as
 @events.test_start.add_listener
 def create_assets(environment, **_kwargs) -> None:
     """Create the traded assets once per test (an existing asset is fine)."""
-    import httpx
-
     token = read_admin_token()
     if not token:
         log.error("no admin token: set ORDER_SERVICE_ADMIN_TOKEN or run next to the service's data/admin_token")
@@ -85,11 +86,14 @@ def create_assets(environment, **_kwargs) -> None:
         if environment.runner is not None:
             environment.runner.quit()
         return
-    with httpx.Client(base_url=environment.host, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+    with Client(environment.host, token, timeout=30) as admin:
         for asset_id in ASSETS:
-            answer = client.post("/api/v1/admin/assets", json=asset_body(asset_id))
-            if answer.status_code not in (201, 409):
-                log.error("creating asset %s: %s %s", asset_id, answer.status_code, answer.text[:300])
+            try:
+                admin.create_asset(**asset_body(asset_id))
+            except Conflict:
+                pass  # ASSET_EXISTS: made by an earlier run
+            except ApiError as error:
+                log.error("creating asset %s: %s", asset_id, error)
 
 
 @events.test_stop.add_listener
@@ -99,37 +103,32 @@ def report_refusals(environment, **_kwargs) -> None:
     log.info("expected refusals counted as successes: %s", refusals)
 
 
-def _error_code(response) -> str | None:
-    try:
-        return (response.json().get("error") or {}).get("code")
-    except Exception:
-        return None
+class _Measured:
+    """Time one client call as a locust request named `name`: a success when it answers, or when it
+    raises an expected refusal ((status, code) in `expected`); a failure otherwise."""
+
+    def __init__(self, user: User, name: str, expected: tuple[tuple[int, str], ...] = ()) -> None:
+        self.user, self.name, self.expected = user, name, expected
+
+    def __enter__(self) -> _Measured:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, error, _traceback) -> bool:
+        if kind is not None and not issubclass(kind, Exception):
+            return False  # the user is being stopped mid-call (GreenletExit): no request outcome
+        elapsed_ms = (time.perf_counter() - self.started) * 1000
+        if isinstance(error, ApiError) and (error.status, error.code) in self.expected:
+            EXPECTED_REFUSALS[f"{error.status} {error.code}"] += 1
+            error = None
+        self.user.environment.events.request.fire(request_type="HTTP", name=self.name, response_time=elapsed_ms,
+                                                  response_length=0, exception=error, context={})
+        return True  # a failure is counted, not raised
 
 
-def _check(response, expected: dict[int, str] | None = None) -> dict | None:
-    """Mark success for 2xx or an expected (status, error code); failure otherwise. Return the data on 2xx."""
-    if 200 <= response.status_code < 300:
-        try:
-            body = response.json()
-        except Exception:
-            response.failure(f"{response.status_code} without a JSON body")
-            return None
-        if not body.get("success"):
-            response.failure(f"{response.status_code} with success=false")
-            return None
-        response.success()
-        return body.get("data")
-    code = _error_code(response)
-    if expected and expected.get(response.status_code) == code:
-        EXPECTED_REFUSALS[f"{response.status_code} {code}"] += 1
-        response.success()
-        return None
-    response.failure(f"{response.status_code} {code or (response.text or '')[:200]}")
-    return None
-
-
-class Trader(FastHttpUser):
-    """One trader with its own API key."""
+class Trader(User):
+    """One trader with its own API key, talking to the service through the Python client
+    (`order_service_client`, client/): typed answers, typed errors carrying the API's code."""
 
     weight = int(os.environ.get("LOAD_HTTP_WEIGHT", "3"))
     wait_time = between(float(os.environ.get("LOAD_WAIT_MIN", "0.05")), float(os.environ.get("LOAD_WAIT_MAX", "0.5")))
@@ -137,28 +136,28 @@ class Trader(FastHttpUser):
     def on_start(self) -> None:
         self.rng = random.Random()
         self.open_orders: list[str] = []
-        self.headers = None
+        self.api: Client | None = None
         token = read_admin_token()
         if not token:
             raise RuntimeError("no admin token (ORDER_SERVICE_ADMIN_TOKEN or data/admin_token)")
-        admin = {"Authorization": f"Bearer {token}"}
         username = f"load_{uuid.uuid4().hex[:16]}"
-        with self.client.post("/api/v1/admin/users", json={"username": username}, headers=admin,
-                              name="admin: create user", catch_response=True) as response:
-            data = _check(response)
-        if not data:
-            raise RuntimeError(f"could not create user {username}")
-        for asset_id, amount in [("USD", USD_PER_USER), *((asset, ASSET_PER_USER) for asset in ASSETS)]:
-            with self.client.post("/api/v1/admin/deposits", headers=admin, name="admin: deposit",
-                                  json={"username": username, "asset_id": asset_id, "amount": amount},
-                                  catch_response=True) as response:
-                _check(response)
-        self.api_key = data["api_key"]
+        # retries=0: a 503 or a timeout is a failure of this request in the stats, not a hidden retry.
+        with Client(self.host, token, retries=0, timeout=30) as admin:
+            with _Measured(self, "admin: create user"):
+                self.api_key = admin.create_user(username).api_key
+            for asset_id, amount in [("USD", USD_PER_USER), *((asset, ASSET_PER_USER) for asset in ASSETS)]:
+                with _Measured(self, "admin: deposit"):
+                    admin.deposit(username, asset_id, amount)
         self.headers = {"Authorization": f"Bearer {self.api_key}"}
+        self.api = Client(self.host, self.api_key, retries=0, timeout=30)
 
-    def _remember(self, order: dict | None) -> None:
-        if order and order.get("status") in OPEN_STATUSES:
-            self.open_orders.append(order["order_id"])
+    def on_stop(self) -> None:
+        if self.api is not None:
+            self.api.close()
+
+    def _remember(self, order) -> None:
+        if order is not None and order.status in OPEN_STATUSES:
+            self.open_orders.append(order.order_id)
             if len(self.open_orders) > MAX_TRACKED_ORDERS:
                 self.open_orders.pop(0)
 
@@ -166,63 +165,57 @@ class Trader(FastHttpUser):
     def place_limit_order(self) -> None:
         order = {"asset_id": self.rng.choice(ASSETS), "order_type": self.rng.choice(("limit_buy", "limit_sell")),
                  "quantity": random_quantity(self.rng), "price": random_limit_price(self.rng)}
-        with self.client.post("/api/v1/orders", json=order, headers=self.headers, name="POST /orders (limit)",
-                              catch_response=True) as response:
-            self._remember(_check(response, {422: "INSUFFICIENT_BALANCE"}))
+        placed = None
+        with _Measured(self, "POST /orders (limit)", ((422, "INSUFFICIENT_BALANCE"),)):
+            placed = self.api.place_order(order)
+        self._remember(placed)
 
     @task(2)
     def place_market_order(self) -> None:
         order = {"asset_id": self.rng.choice(ASSETS), "order_type": self.rng.choice(("market_buy", "market_sell")),
                  "quantity": str(LOT * self.rng.randint(1, 10))}
-        with self.client.post("/api/v1/orders", json=order, headers=self.headers, name="POST /orders (market)",
-                              catch_response=True) as response:
-            _check(response, {422: "INSUFFICIENT_BALANCE"})
+        with _Measured(self, "POST /orders (market)", ((422, "INSUFFICIENT_BALANCE"),)):
+            self.api.place_order(order)
 
     @task(4)
     def cancel_open_order(self) -> None:
         if not self.open_orders:
             return
         order_id = self.open_orders.pop(self.rng.randrange(len(self.open_orders)))
-        with self.client.delete(f"/api/v1/orders/{order_id}", headers=self.headers, name="DELETE /orders/[id]",
-                                catch_response=True) as response:
-            _check(response, {409: "ORDER_NOT_OPEN"})
+        with _Measured(self, "DELETE /orders/[id]", ((409, "ORDER_NOT_OPEN"),)):
+            self.api.cancel_order(order_id)
 
     @task(2)
     def get_order(self) -> None:
         if not self.open_orders:
             return
         order_id = self.rng.choice(self.open_orders)
-        with self.client.get(f"/api/v1/orders/{order_id}", headers=self.headers, name="GET /orders/[id]",
-                             catch_response=True) as response:
-            order = _check(response)
-        if order and order.get("status") not in OPEN_STATUSES and order_id in self.open_orders:
+        order = None
+        with _Measured(self, "GET /orders/[id]"):
+            order = self.api.get_order(order_id)
+        if order is not None and order.status not in OPEN_STATUSES and order_id in self.open_orders:
             self.open_orders.remove(order_id)
 
     @task(3)
     def list_orders(self) -> None:
         status = self.rng.choice((None, "confirmed", "completed"))
-        query = "?limit=20" + (f"&status={status}" if status else "")
-        with self.client.get(f"/api/v1/orders{query}", headers=self.headers, name="GET /orders",
-                             catch_response=True) as response:
-            _check(response)
+        with _Measured(self, "GET /orders"):
+            self.api.list_orders(limit=20, **({"status": status} if status else {}))
 
     @task(2)
     def portfolio(self) -> None:
-        with self.client.get("/api/v1/portfolio", headers=self.headers, name="GET /portfolio",
-                             catch_response=True) as response:
-            _check(response)
+        with _Measured(self, "GET /portfolio"):
+            self.api.get_portfolio()
 
     @task(1)
     def balances(self) -> None:
-        with self.client.get("/api/v1/balances", headers=self.headers, name="GET /balances",
-                             catch_response=True) as response:
-            _check(response)
+        with _Measured(self, "GET /balances"):
+            self.api.list_balances()
 
     @task(1)
     def order_book(self) -> None:
-        with self.client.get(f"/api/v1/assets/{self.rng.choice(ASSETS)}/book?depth=10",
-                             name="GET /assets/[id]/book", catch_response=True) as response:
-            _check(response)
+        with _Measured(self, "GET /assets/[id]/book"):
+            self.api.get_book(self.rng.choice(ASSETS), depth=10)
 
 
 def _seconds_since(stamp: str | None) -> float:
