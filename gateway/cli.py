@@ -100,6 +100,7 @@ def _run_http(runtime, settings: Settings, listener: socket.socket) -> int:
     import uvicorn
 
     from gateway.app import create_app  # imports prometheus_client: after prepare_metrics_dir
+    from gateway.ws_protocol import StreamProtocol
 
     # Uvicorn re-raises the signal that stopped it once it has shut down cleanly; Ray's
     # driver handler would turn that into exit status 15. A clean shutdown exits 0.
@@ -109,9 +110,9 @@ def _run_http(runtime, settings: Settings, listener: socket.socket) -> int:
         create_app(runtime), host=settings.host, port=settings.port, log_level="info", access_log=False,
         loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
         # API.md "Streams": frames over 64 KiB close the socket (1009); a ping every 20 s. The
-        # sans-I/O protocol and no per-message compression: a frame fanned out to many sockets
-        # costs ~3.4 µs of this process's CPU per socket instead of ~10 µs (bench/README.md).
-        ws="websockets-sansio", ws_per_message_deflate=False,
+        # sans-I/O protocol, which lets the streams write frames made once for every socket
+        # (gateway/ws_protocol.py), and no per-message compression, which would make them differ.
+        ws=StreamProtocol, ws_per_message_deflate=False,
         ws_max_size=STREAM_MAX_FRAME_BYTES, ws_ping_interval=20.0, ws_ping_timeout=20.0))
     server.run(sockets=[listener])
     return 0 if server.started else 3
