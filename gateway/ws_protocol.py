@@ -21,8 +21,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 FRAME_WRITER = "order_service.frame_writer"
 # The kernel's send buffer of a stream socket. Left to autotuning it grows to tcp_wmem's maximum
 # (4 MiB here): a reader that stopped reading would be sent thousands of frames before its queue
-# counted any and it was closed as a slow consumer (1013). 128 KiB (Linux books twice that) holds ~800 frames of the usual
-# size and keeps a reader 100 ms away fed at over 1 MB/s.
+# counted any and it was closed as a slow consumer (1013). 128 KiB (Linux books twice that) holds
+# ~800 frames of the usual size and keeps a reader 100 ms away fed at over 1 MB/s.
 SEND_BUFFER_BYTES = 128 * 1024
 
 
