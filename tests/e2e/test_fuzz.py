@@ -137,6 +137,14 @@ def _use_real_ids(case, state: FuzzState, draw) -> None:
             item["quantity"] = str(draw(st.integers(1, 5)))
         if str(item.get("order_type", "")).startswith("limit"):
             item["price"] = draw(st.sampled_from(["99.00", "100.00", "101.00"]))
+        if "order_type" in item and draw(st.booleans()):  # a plain order, which the engine takes
+            for field in ("stop_price", "stop_kind", "time_in_force", "post_only"):
+                item.pop(field, None)
+        if item.get("stop_price") is not None and item.get("stop_kind") in ("stop_loss", "take_profit"):
+            # A trigger far from the last price in the direction that waits (API.md: a sell
+            # stop_loss and a buy take_profit wait for a fall, the other two for a rise).
+            falls = (item["stop_kind"] == "stop_loss") == str(item.get("order_type", "")).endswith("sell")
+            item["stop_price"] = "50.00" if falls else "150.00"
 
 
 def _describe(case, response) -> str:
