@@ -188,6 +188,8 @@ class Connection:
             await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_WAIT_SECONDS)
         except Exception as error:
             log.info("closing a websocket (%d) failed: %r", code, error)
+            if self._writer is not None:  # its buffers stay full: the TCP connection goes, and they with it
+                self._writer.abort()
 
 
 class Flusher:

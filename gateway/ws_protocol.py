@@ -60,6 +60,10 @@ class FrameWriter:
     def write(self, frames: bytes) -> None:
         self._protocol.transport.write(frames)
 
+    def abort(self) -> None:
+        """Drop the connection at once (a peer that did not take even a close frame in time)."""
+        self._protocol.transport.abort()
+
 
 class StreamProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, offering a `FrameWriter` to the app, on a socket

@@ -34,6 +34,7 @@ class _Writer:
         self.writable_now = asyncio.Event()
         self.writable_now.set()
         self.is_open = True
+        self.aborted = False
 
     def open(self) -> bool:
         return self.is_open
@@ -46,6 +47,9 @@ class _Writer:
 
     def write(self, frames: bytes) -> None:
         self.writes.append(frames)
+
+    def abort(self) -> None:
+        self.aborted = True
 
 
 class _Socket:
@@ -107,3 +111,25 @@ def test_a_socket_with_a_full_send_buffer_is_written_once_it_drains_or_closed_as
     draining, stalled, sockets = asyncio.run(scenario())
     assert draining.writes == [Frame({"n": 1}).wire() + Frame({"n": 2}).wire()]
     assert stalled.writes == [] and sockets[1].closed_with == SLOW_CONSUMER
+
+
+def test_a_slow_consumer_that_does_not_take_its_close_frame_in_time_is_aborted(monkeypatch):
+    from gateway import stream_connection
+
+    monkeypatch.setattr(stream_connection, "CLOSE_WAIT_SECONDS", 0.01)
+
+    class _NeverClosing(_Socket):
+        async def close(self, code: int, reason: str) -> None:
+            await asyncio.Event().wait()  # the close frame never leaves: the send buffer stays full
+
+    async def scenario():
+        writer = _Writer()
+        writer.writable_now.clear()
+        connection = Connection(_NeverClosing(writer), lambda _: None)
+        for number in range(MAX_UNSENT + 1):
+            connection.push(Frame({"n": number}))
+        assert connection.closing == SLOW_CONSUMER
+        await asyncio.wait_for(connection._sender, 5)  # the close task: it gave up and aborted
+        return writer
+
+    assert asyncio.run(scenario()).aborted
