@@ -217,8 +217,9 @@ def _walk_back(index, key: bytes, start: int | None, end: int | None, matches: C
     given) and the merged total.
 
     The stored entries between two `newer` items are one run, read by its own cursor walk, and
-    skipped, taken and counted by C iterators (with `matches` the one Python call per entry). `plain`: every stored entry in the range matches; then an unbounded
-    range is counted by LMDB and the walk ends with the page; otherwise it goes on to count."""
+    skipped, taken and counted by C iterators (with `matches` the one Python call per entry).
+    `plain`: every stored entry in the range matches; then an unbounded range is counted by LMDB
+    and the walk ends with the page; otherwise it goes on to count."""
     if end is not None and end < 0 or start is not None and start > _LAST_MICROS:
         return [], 0  # a window before 1970 or past 2^64 µs holds nothing
     floor = _SORT_KEY.pack(start, 0) if start is not None and start > 0 else None

@@ -73,14 +73,18 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         self.config = config
         self.index = index
         self.accounts = Accounts()
+        # Order id -> the calls waiting for it to be decided or closed; `_notify` drops each once it holds.
         self._waiters: dict[int, list[tuple[Callable[[OrderRecord], bool], asyncio.Future]]] = {}
-        self._senders: dict[int, CoalescingQueue] = {}
+        self._senders: dict[int, CoalescingQueue] = {}  # one per book actor
         self._books: dict[int, ray.actor.ActorHandle] = {}
         self._ready: asyncio.Task | None = None
-        self._early: dict[str, dict[int, list]] = {}  # settlements that came before their turn
-        self._background: set[asyncio.Task] = set()
-        self._amend_waiters: dict[int, asyncio.Future] = {}  # amend id -> its book's verdict (a reason or None)
-        # Closed orders and fills whose history is not durable yet: reads still need them.
+        # Settlements that came before their turn, taken out as soon as their turn comes (`_apply_now`).
+        self._early: dict[str, dict[int, list]] = {}
+        self._background: set[asyncio.Task] = set()  # each leaves when done
+        # Amend id -> its book's verdict (a reason or None); the amend's own call removes it when it ends.
+        self._amend_waiters: dict[int, asyncio.Future] = {}
+        # Closed orders and fills whose history is not durable yet: reads still need them; each goes
+        # once its history write is durable (`_forget_kept`).
         self._closing: dict[int, OrderRecord] = {}
         self._unsaved: dict[str, Transaction] = {}
         self.streams = OrderStreams()  # watched users' order changes and fills (live streams)
