@@ -4,6 +4,11 @@ Layout: the stream is a directory holding LMDB's `data.mdb` and `lock.mdb`
 and our `journal.lock`. Three named databases live in the environment:
 `events` (sequence -> record), `snapshots` (sequence covered -> record) and
 `meta` (`last_sequence` and `first_sequence`, the first event not pruned).
+A large snapshot is written in pieces, each in its own short transaction so
+that appends go on between them: sequence + piece number (16-byte keys) ->
+the record's bytes, then sequence -> `PIECES_MARKER` + their count, which is
+what makes it the latest snapshot. Writing a snapshot drops the older ones
+(only the latest is ever read) and any pieces a crash left unfinished.
 `last_sequence` is kept in meta, written in the same transaction as the
 events, so it survives pruning every event. An owner may declare more named
 databases (`tables`, e.g. an actor's history and its indexes): puts into them
@@ -30,6 +35,7 @@ also waits for the readers of `reading()` to finish (`_readers`).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -57,6 +63,14 @@ FIRST_SEQUENCE_KEY = b"first_sequence"
 READ_CHUNK_RECORDS = 1024
 # Deletions per prune transaction, to stay far below LMDB's dirty-page limit.
 PRUNE_CHUNK_RECORDS = 65536
+# Bytes of a snapshot written per transaction: the writer of appends waits at most
+# for one of these (a few ms) while a large snapshot is written.
+SNAPSHOT_PIECE_BYTES = 1 << 20
+# The value under a snapshot's sequence when its record is stored in pieces. No record
+# starts like this: after the 4-byte checksum comes a JSON value, never "ES".
+PIECES_MARKER = b"PIECES\0"
+# Seconds between two pieces, in which the writer of appends takes the lock.
+_PIECE_PAUSE_SECONDS = 0.001
 
 _pack = SEQUENCE_KEY.pack
 _Result = TypeVar("_Result")
@@ -186,17 +200,32 @@ class LmdbJournal:
 
     def write_snapshot(self, sequence: int, state: Any) -> None:
         """Store a state that covers the events up to and including sequence."""
-        record = encode_record(state)
+        self.write_encoded_snapshot(sequence, [encode_record(state)])
+
+    def write_encoded_snapshot(self, sequence: int, pieces: Sequence[bytes]) -> None:
+        """Store a snapshot given as `encode_record`'s bytes, split anywhere into pieces;
+        beyond `SNAPSHOT_PIECE_BYTES` it is written a piece per transaction (appends go on
+        in between) and becomes the latest snapshot only with its last transaction."""
+        chunks = _chunks(pieces, SNAPSHOT_PIECE_BYTES)
         with self._guard:
             self._require_open()
-            require_snapshot_sequence(
-                self._stream, sequence, self._last_sequence, self._latest_snapshot_sequence
-            )
-
-            def write(transaction: lmdb.Transaction) -> None:
-                transaction.put(_pack(sequence), record, db=self._snapshots)
-
-            self._write(write)
+            require_snapshot_sequence(self._stream, sequence, self._last_sequence,
+                                      self._latest_snapshot_sequence)
+        if len(chunks) > 1:
+            for index, chunk in enumerate(chunks):
+                with self._guard:
+                    self._require_open()
+                    self._write(lambda transaction, index=index, chunk=chunk: transaction.put(
+                        _pack(sequence) + _pack(index), chunk, db=self._snapshots))
+                time.sleep(_PIECE_PAUSE_SECONDS)
+            value = PIECES_MARKER + _pack(len(chunks))
+        else:
+            value = chunks[0]
+        with self._guard:
+            self._require_open()
+            require_snapshot_sequence(self._stream, sequence, self._last_sequence,
+                                      self._latest_snapshot_sequence)
+            self._write(partial(self._put_snapshot, sequence=sequence, value=value))
             self._latest_snapshot_sequence = sequence
 
     def snapshot_sequence(self) -> int | None:
@@ -210,10 +239,12 @@ class LmdbJournal:
             self._require_open()
             with self._environment.begin(db=self._snapshots) as transaction:
                 cursor = transaction.cursor()
-                if not cursor.last():
+                if not _latest_snapshot(cursor):
                     return None
                 key, record = cursor.item()
-        sequence = SEQUENCE_KEY.unpack(key)[0]
+                sequence = SEQUENCE_KEY.unpack(key)[0]
+                if record.startswith(PIECES_MARKER):
+                    record = _joined_pieces(self._stream, cursor, key, record)
         return sequence, decode_record(self._stream, sequence, record, kind="snapshot")
 
     def prune(self, before: int) -> int:
@@ -242,7 +273,7 @@ class LmdbJournal:
             first = transaction.get(FIRST_SEQUENCE_KEY, db=self._meta)
             last = transaction.get(LAST_SEQUENCE_KEY, db=self._meta)
             cursor = transaction.cursor(self._snapshots)
-            snapshot = SEQUENCE_KEY.unpack(cursor.key())[0] if cursor.last() else None
+            snapshot = SEQUENCE_KEY.unpack(cursor.key())[0] if _latest_snapshot(cursor) else None
         return (
             SEQUENCE_KEY.unpack(first)[0] if first else 1,
             SEQUENCE_KEY.unpack(last)[0] if last else 0,
@@ -298,6 +329,19 @@ class LmdbJournal:
                         return records, None
                 return _contiguous_prefix(cursor, first_sequence, count)
 
+    def _put_snapshot(self, transaction: lmdb.Transaction, sequence: int, value: bytes) -> None:
+        """Make `value` the snapshot at `sequence`; drop the older ones and unfinished pieces."""
+        key = _pack(sequence)
+        pieces = SEQUENCE_KEY.unpack(value[len(PIECES_MARKER):])[0] if value.startswith(PIECES_MARKER) else 0
+        cursor = transaction.cursor(self._snapshots)
+        while cursor.first() and cursor.key() < key:
+            cursor.delete()
+        # Past this snapshot's own pieces nothing is valid: pieces of a write a crash cut short.
+        if cursor.set_range(key + _pack(pieces)):
+            while cursor.key():
+                cursor.delete()
+        transaction.put(key, value, db=self._snapshots)
+
     def _prune_chunk(self, transaction: lmdb.Transaction, before: int) -> int:
         limit = _pack(before)
         removed = 0
@@ -314,6 +358,33 @@ class LmdbJournal:
                 cursor.delete()
         transaction.put(FIRST_SEQUENCE_KEY, limit, db=self._meta)
         return removed
+
+
+def _chunks(pieces: Sequence[bytes], size: int) -> list[bytes | memoryview]:
+    """The pieces' bytes cut into chunks of `size` (the last one shorter; at least one)."""
+    record = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    if len(record) <= size:
+        return [record]
+    view = memoryview(record)
+    return [view[start:start + size] for start in range(0, len(record), size)]
+
+
+def _latest_snapshot(cursor: lmdb.Cursor) -> bool:
+    """Put the cursor on the latest snapshot's own key (not on a piece); False if there is none."""
+    found = cursor.last()
+    while found and len(cursor.key()) != SEQUENCE_KEY.size:
+        found = cursor.prev()
+    return found
+
+
+def _joined_pieces(stream: str, cursor: lmdb.Cursor, key: bytes, marker: bytes) -> bytes:
+    count = SEQUENCE_KEY.unpack(marker[len(PIECES_MARKER):])[0]
+    pieces = []
+    for index in range(count):
+        if not cursor.set_key(key + _pack(index)):
+            raise CorruptRecordError(stream, SEQUENCE_KEY.unpack(key)[0], f"snapshot piece {index} is missing")
+        pieces.append(cursor.value())
+    return b"".join(pieces)
 
 
 def _contiguous_prefix(

@@ -72,13 +72,17 @@ class MemoryJournal:
 
     def write_snapshot(self, sequence: int, state: Any) -> None:
         """Store a state that covers the events up to and including sequence."""
-        record = encode_record(state)
+        self.write_encoded_snapshot(sequence, [encode_record(state)])
+
+    def write_encoded_snapshot(self, sequence: int, pieces: Sequence[bytes]) -> None:
+        """Store a snapshot given as `encode_record`'s bytes, split anywhere into pieces."""
+        record = b"".join(pieces)
         with self._guard:
             self._require_open()
             require_snapshot_sequence(
                 MEMORY_STREAM, sequence, self._last_sequence, self._latest_snapshot_sequence
             )
-            self._snapshots[sequence] = record
+            self._snapshots = {sequence: record}  # only the latest is ever read
             self._latest_snapshot_sequence = sequence
 
     def snapshot_sequence(self) -> int | None:

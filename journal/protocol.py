@@ -41,6 +41,11 @@ class Journal(Protocol):
         """Store a state that covers the events up to and including sequence."""
         ...
 
+    def write_encoded_snapshot(self, sequence: int, pieces: Sequence[bytes]) -> None:
+        """Store a snapshot given as `encode_record`'s bytes, split anywhere into pieces; it
+        becomes the latest (and the older ones are dropped) once wholly stored."""
+        ...
+
     def snapshot_sequence(self) -> int | None:
         """Return the sequence the latest snapshot covers, or None when there is none."""
         ...

@@ -89,6 +89,19 @@ class TestJournalContract:
         journal.write_snapshot(7, {"balance": "seven"})
         assert journal.load_snapshot() == (7, {"balance": "seven"})
 
+    def test_snapshot_given_in_pieces_loads_whole_and_replaces_the_older_ones(self, journal: Journal) -> None:
+        journal.append_batch(1, make_events(1, 10))
+        journal.write_snapshot(3, {"balance": 3})
+        state = {"orders": [[order_id, "alice", 100 + order_id] for order_id in range(500)]}
+        record = encode_record(state)
+        pieces = [record[start:start + 777] for start in range(0, len(record), 777)]
+        journal.write_encoded_snapshot(9, pieces)
+        assert journal.load_snapshot() == (9, state)
+        assert journal.snapshot_sequence() == 9
+        with pytest.raises(ValueError, match="older than the latest snapshot"):
+            journal.write_encoded_snapshot(5, [encode_record({"balance": 5})])
+        assert journal.load_snapshot() == (9, state)
+
     def test_snapshot_beyond_last_sequence_raises_value_error(self, journal: Journal) -> None:
         journal.append_batch(1, make_events(1, 2))
         with pytest.raises(ValueError, match="outside the stored events"):

@@ -13,8 +13,8 @@ import lmdb
 import pytest
 
 from journal import CorruptRecordError, JournalLockedError, LmdbJournal, SequenceGapError
-from journal.codec import SEQUENCE_KEY
-from journal.lmdb_journal import EVENTS_DATABASE
+from journal.codec import SEQUENCE_KEY, encode_record
+from journal.lmdb_journal import EVENTS_DATABASE, PIECES_MARKER, SNAPSHOTS_DATABASE, SNAPSHOT_PIECE_BYTES
 from tests.journal.conftest import make_events
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -262,3 +262,69 @@ def encode(value) -> bytes:
     from journal.codec import encode_record
 
     return encode_record(value)
+
+
+def snapshot_keys(stream: Path) -> list[bytes]:
+    with lmdb.open(str(stream), max_dbs=3) as environment:
+        handle = environment.open_db(SNAPSHOTS_DATABASE)
+        with environment.begin(db=handle) as transaction:
+            return list(transaction.cursor().iternext(values=False))
+
+
+class TestLmdbSnapshotPieces:
+    """A large snapshot is written a piece per transaction, so appends go on in between."""
+
+    def large_state(self, label: str) -> dict:
+        # Incompressible enough to need several pieces: ~3 MiB of distinct numbers.
+        return {"label": label, "orders": [[order_id, order_id * 7919 % 1000003] for order_id in range(200_000)]}
+
+    def test_large_snapshot_is_stored_in_pieces_and_loads_whole_after_reopen(self, stream_path: Path) -> None:
+        state = self.large_state("big")
+        record = encode_record(state)
+        assert len(record) > 2 * SNAPSHOT_PIECE_BYTES
+        with LmdbJournal(stream_path) as journal:
+            journal.append_batch(1, make_events(1, 5))
+            journal.write_snapshot(2, {"label": "small"})
+            journal.write_encoded_snapshot(5, [record[:1000], record[1000:]])
+            journal.append_batch(6, make_events(6, 1))  # appends go on after it
+        keys = snapshot_keys(stream_path)
+        pieces = -(-len(record) // SNAPSHOT_PIECE_BYTES)
+        assert keys[0] == SEQUENCE_KEY.pack(5)  # the older snapshot is gone
+        assert keys[1:] == [SEQUENCE_KEY.pack(5) + SEQUENCE_KEY.pack(index) for index in range(pieces)]
+        with LmdbJournal(stream_path) as journal:
+            assert journal.snapshot_sequence() == 5
+            assert journal.load_snapshot() == (5, state)
+            assert journal.last_sequence() == 6
+
+    def test_pieces_a_crash_cut_short_leave_the_previous_snapshot_latest_and_are_dropped_by_the_next(
+        self, stream_path: Path
+    ) -> None:
+        with LmdbJournal(stream_path) as journal:
+            journal.append_batch(1, make_events(1, 9))
+            journal.write_snapshot(3, {"label": "previous"})
+        # A write of a snapshot at 7 that got two pieces in before the process died: no marker.
+        with lmdb.open(str(stream_path), max_dbs=3) as environment:
+            handle = environment.open_db(SNAPSHOTS_DATABASE)
+            with environment.begin(write=True, db=handle) as transaction:
+                for index in range(2):
+                    transaction.put(SEQUENCE_KEY.pack(7) + SEQUENCE_KEY.pack(index), b"x" * 100)
+        with LmdbJournal(stream_path) as journal:
+            assert journal.snapshot_sequence() == 3
+            assert journal.load_snapshot() == (3, {"label": "previous"})
+            journal.write_snapshot(8, {"label": "next"})
+            assert journal.load_snapshot() == (8, {"label": "next"})
+        assert snapshot_keys(stream_path) == [SEQUENCE_KEY.pack(8)]
+
+    def test_a_missing_piece_is_reported_as_corrupt_naming_the_snapshot(self, stream_path: Path) -> None:
+        record = encode_record(self.large_state("big"))
+        with LmdbJournal(stream_path) as journal:
+            journal.append_batch(1, make_events(1, 4))
+            journal.write_encoded_snapshot(4, [record])
+        with lmdb.open(str(stream_path), max_dbs=3) as environment:
+            handle = environment.open_db(SNAPSHOTS_DATABASE)
+            with environment.begin(write=True, db=handle) as transaction:
+                assert transaction.get(SEQUENCE_KEY.pack(4)).startswith(PIECES_MARKER)
+                assert transaction.delete(SEQUENCE_KEY.pack(4) + SEQUENCE_KEY.pack(1))
+        with LmdbJournal(stream_path) as journal:
+            with pytest.raises(CorruptRecordError, match="snapshot piece 1 is missing at sequence 4"):
+                journal.load_snapshot()
