@@ -101,6 +101,7 @@ class JournaledState:
             records = self.journal.read(covered + 1, until + 1)
         if state is not None:
             load_state(state)
+            self._snapshot_bytes = self.journal.loaded_snapshot_bytes  # a large state forks from the first
         count = 0
         for _, record in records:
             apply(record)

@@ -118,6 +118,7 @@ class LmdbJournal:
             self._ownership.release()
             raise
         self._guard = threading.Lock()
+        self.loaded_snapshot_bytes = 0  # the size of the snapshot `load_snapshot` last returned
         self._readers = 0  # read transactions of `reading()` open now
         self._no_readers = threading.Condition(threading.Lock())
         self._closed = False
@@ -245,6 +246,7 @@ class LmdbJournal:
                 sequence = SEQUENCE_KEY.unpack(key)[0]
                 if record.startswith(PIECES_MARKER):
                     record = _joined_pieces(self._stream, cursor, key, record)
+        self.loaded_snapshot_bytes = len(record)
         return sequence, decode_record(self._stream, sequence, record, kind="snapshot")
 
     def prune(self, before: int) -> int:

@@ -112,3 +112,22 @@ def test_a_failed_snapshot_child_skips_that_snapshot_and_the_next_one_is_taken(t
             state.close()
 
     assert asyncio.run(scenario()) == [None, (2, {"n": 1})]
+
+
+def test_after_a_restart_a_state_recovered_from_a_large_snapshot_is_snapshotted_by_a_child_from_the_first(tmp_path):
+    def snapshot() -> dict:
+        return {"pid": os.getpid(), "padding": "x" * 100}
+
+    async def run_once(first: bool) -> int:
+        state = JournaledState(tmp_path / "stream", sync=False, snapshot=snapshot, snapshot_every=1,
+                               snapshot_seconds=3600.0, fork_above_bytes=50)
+        try:
+            state.replay(lambda loaded: None, lambda record: None)
+            await state.append([{"event": 1 if first else 2}])
+            await state._snapshot_task
+            return state.journal.load_snapshot()[1]["pid"]
+        finally:
+            state.close()
+
+    assert asyncio.run(run_once(True)) == os.getpid()  # nothing known yet: in process
+    assert asyncio.run(run_once(False)) != os.getpid()  # recovered from 100+ bytes: forked
