@@ -369,31 +369,9 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
                 self._durable_applied[asset_id] = sequence
 
     def _apply_handed_out(self, answer: SubmitAnswer | CancelAnswer) -> None:
-        """Apply the settlements a book handed back with its answer to our `submit` or `cancel`,
-        and fail the orders its fence refused."""
+        """Apply the settlements a book handed back with its answer to our `submit` or `cancel`."""
         if answer.settlements:
             self._apply_now(answer.settlements)
-        if isinstance(answer, SubmitAnswer) and answer.fenced:
-            task = asyncio.get_running_loop().create_task(self._fail_fenced(answer.fenced))
-            self._background.add(task)  # keep a reference until it is done
-            task.add_done_callback(self._background.discard)
-
-    async def _fail_fenced(self, ids: list[int]) -> None:
-        """Fail at once, releasing their holds, the orders a book refused by its fence: it will
-        never match them (a fence an earlier incarnation left, or a call overtaken by a later
-        one). Without this they waited, held, for this shard's next recovery. A fenced amend is
-        still given back by that recovery."""
-        timestamp = now_micros()
-        aborted = []
-        for order_id in ids:
-            events = self.accounts.abort_order(order_id, timestamp)
-            if not isinstance(events, RejectReason):  # an amend's id, or decided meanwhile
-                aborted.extend(events)
-        if not aborted:
-            return
-        log.warning("shard %d failed %d orders its book refused by its fence", self.index, len(aborted))
-        await self._journal(aborted)
-        self._notify(set(ids))
 
     def _wait(self, order_id: int, condition: Callable[[OrderRecord], bool]) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()

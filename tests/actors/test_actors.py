@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from actors.config import book_actor_for, shard_for
+from actors.config import shard_for
 from actors.messages import CancelOrder
 from tests.actors.service import (
     USD_UNIT, Acknowledged, RunningService, order_request, random_requests, run, setup_market,
@@ -148,29 +148,6 @@ def test_crash_between_match_and_settlement_still_answers_and_settles(tmp_path):
         assert (maker_usd.available, maker_usd.held) == (2_000 * USD_UNIT, 0)
         assert (taker_x.available, taker_x.held) == (110, 0)
         assert (tmp_path / "crashed-at-book.after_match").exists()
-        assert (await client.audit())["problems"] == []
-        await service.stop()
-
-    run(scenario())
-
-
-def test_an_order_its_book_refuses_by_the_fence_fails_at_once_and_its_hold_is_released(tmp_path):
-    """A book refuses ids at or below its fence for a shard (left by a restart, or a call overtaken
-    by a later one); the shard fails such an order at once instead of holding it until its next
-    recovery, while the caller waits."""
-    async def scenario():
-        service = RunningService(tmp_path)
-        client = await service.start()
-        await setup_market(client, ["alice"], ["X"], usd=1_000, lots=0)
-        shard = shard_for("alice", service.config.shard_count)
-        book = client.books[book_actor_for("X", service.config.book_actor_count)]
-        await book.reconcile.remote(shard, 1 << 60, {})  # a fence past every id this shard will give
-        placed = await client.place_order(order_request("alice", "X", "limit_buy", 5, 10_000))
-        assert (placed.order.status, placed.order.reason) == ("failed", "recovery_aborted")
-        usd = (await client.balances("alice"))["USD"]
-        assert (usd.available, usd.held) == (1_000 * USD_UNIT, 0)
-        client = await service.restart()  # the failure was journaled, not only decided in memory
-        assert (await client.get_order("alice", placed.order.order_id)).status == "failed"
         assert (await client.audit())["problems"] == []
         await service.stop()
 
