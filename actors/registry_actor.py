@@ -1,7 +1,7 @@
 """The registry: users with their API keys, asset definitions, and the audit log.
 
 It is the only writer of all three. A user's API keys are stored only as hashes
-(actors/user_keys.py). A new asset is journaled here first, then opened on its
+(actors/user_keys.py); revoked ones leave memory for the disk (actors/revoked_keys.py). A new asset is journaled here first, then opened on its
 book actor and made known to every shard; at start the registry announces every
 asset again, so a crash between those steps leaves nothing half-created.
 
@@ -24,7 +24,7 @@ import os
 
 import ray
 
-from actors.audit_log import TABLES, AuditLog, entry_writes
+from actors.audit_log import TABLES as AUDIT_TABLES, AuditLog, entry_writes
 from actors.config import ServiceConfig, book_actor_for, shard_for
 from actors.faults import crash_point
 from actors.journaled import JournaledState
@@ -32,6 +32,7 @@ from actors.records import (
     REGISTRY_RECORDS, AssetDefined, AuditLogged, KeyCreated, KeyRevoked, UserCreated, UserResumed, UserSuspended,
 )
 from actors.retry import call_with_retry
+from actors.revoked_keys import TABLES as REVOKED_TABLES, RevokedKeys, revoked_key_writes
 from actors.user_keys import MAX_LIVE_KEYS, AccessChanges, UserKeys
 from engine import AssetSpec, RejectReason
 from engine.numbers import USD
@@ -57,10 +58,15 @@ class RegistryActor:
         self.store = JournaledState(config.journal_path("registry"), sync=config.sync,
                                     snapshot=self._snapshot_state, snapshot_every=config.snapshot_every,
                                     snapshot_seconds=config.snapshot_seconds, retention=config.journal_retention,
-                                    map_size=config.journal_map_size, tables=TABLES, create_tables=not offline)
+                                    map_size=config.journal_map_size, tables={**AUDIT_TABLES, **REVOKED_TABLES},
+                                    create_tables=not offline)
         self.audit_log = AuditLog(self.store.journal.reading)
+        self.revoked_keys = RevokedKeys(self.store.journal.reading)
         self.store.replay(self._load_state, lambda raw: self._apply(REGISTRY_RECORDS.decode(raw)),
                           until=replay_until)
+        revoked = self.user_keys.take_revoked()
+        if revoked and not offline:  # on disk already but for a journal from before: the same puts
+            self.store.writer.submit([], revoked_key_writes(revoked)).result()
 
     @property
     def users(self) -> dict:
@@ -80,7 +86,7 @@ class RegistryActor:
         """Register a user with its first key; answer `[RejectReason value or None, key_id]`."""
         if username in self.users:
             return [RejectReason.USER_EXISTS.value, None]
-        key_id = self.user_keys.unused_key_id()
+        key_id = self.user_keys.unused_key_id(self.revoked_keys.key)
         await self._record([UserCreated(username, key_hash, created_at, key_id)], [
             ("admin", "user_created", username, {"key_id": key_id}),
             ("admin", "key_created", key_id, {"username": username})], created_at)
@@ -92,7 +98,7 @@ class RegistryActor:
             return [RejectReason.UNKNOWN_USER.value, None]
         if self.user_keys.live_keys(username) >= MAX_LIVE_KEYS:
             return [TOO_MANY_KEYS, None]
-        key_id = self.user_keys.unused_key_id()
+        key_id = self.user_keys.unused_key_id(self.revoked_keys.key)
         await self._record([KeyCreated(username, key_id, key_hash, created_at)],
                            [("admin", "key_created", key_id, {"username": username})], created_at)
         return [None, key_id]
@@ -101,7 +107,7 @@ class RegistryActor:
         """Revoke a user's key (again: nothing changes); answer a refusal or None."""
         if username not in self.users:
             return RejectReason.UNKNOWN_USER.value
-        key = self.user_keys.keys.get(key_id)
+        key = self.user_keys.keys.get(key_id) or self.revoked_keys.key(key_id)
         if key is None or key.username != username:
             return KEY_NOT_FOUND
         if key.revoked_at is None:
@@ -117,7 +123,7 @@ class RegistryActor:
         username = key.username
         if self.users[username].suspended:
             return [USER_SUSPENDED, username, None]
-        key_id = self.user_keys.unused_key_id()
+        key_id = self.user_keys.unused_key_id(self.revoked_keys.key)
         await self._record([KeyCreated(username, key_id, new_key_hash, timestamp),
                             KeyRevoked(username, key.key_id, timestamp)],
                            [(username, "key_rotated", key.key_id, {"username": username, "new_key_id": key_id})],
@@ -137,7 +143,7 @@ class RegistryActor:
 
     async def user(self, username: str) -> dict | None:
         """A user with every key's id and times (never a key or hash), or None."""
-        return self.user_keys.user_view(username)
+        return self._user_view(username)
 
     async def touch_keys(self, key_hashes: list[str], timestamp: int) -> None:
         """Note that these keys were used by `timestamp` (kept in snapshots, not journaled)."""
@@ -160,7 +166,7 @@ class RegistryActor:
         # Again when nothing changed here: a shard that missed it (a crash between) catches up.
         await self._call(f"shard-{shard_for(username, self.config.shard_count)}", "set_suspended", username,
                          suspended, timestamp)
-        return [None, self.user_keys.user_view(username)]
+        return [None, self._user_view(username)]
 
     async def access_changes(self, incarnation: str | None, epoch: int, timeout: float) -> list:
         """Long-poll the changes gateways must apply to their caches (see `AccessChanges.since`)."""
@@ -240,12 +246,15 @@ class RegistryActor:
         for record in records:
             self._apply(record)
             self._announce_change(record)
+        writes += revoked_key_writes(self.user_keys.take_revoked())  # out of memory, onto disk
         await self.store.append([REGISTRY_RECORDS.encode(record) for record in (*records, *entries)], writes)
 
     def _announce_change(self, record) -> None:
         kind = type(record)
         if kind is KeyRevoked:
-            self.changes.add(["key", self.user_keys.keys[record.key_id].key_hash])
+            key = next((key for key in self.user_keys.revoked if key.key_id == record.key_id), None)
+            if key is not None:
+                self.changes.add(["key", key.key_hash])
         elif kind is UserSuspended:
             self.changes.add(["suspended", record.username])
         elif kind is UserResumed:
@@ -260,6 +269,9 @@ class RegistryActor:
             self.audit_log.replayed(record)
         else:
             self.user_keys.apply(record)
+
+    def _user_view(self, username: str) -> dict | None:
+        return self.user_keys.user_view(username, self.revoked_keys.of_user(username))
 
     def _snapshot_state(self) -> dict:
         return {**self.user_keys.to_state(), "assets": [spec.to_record() for spec in self.assets.values()],

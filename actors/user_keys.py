@@ -3,6 +3,8 @@
 A key is stored only as the SHA-256 hash of the key (keys are long random strings, so a fast
 hash is the right one), under a short public id. Revoked keys stay listed, with when they
 were revoked, but no longer authenticate. A user has at most `MAX_LIVE_KEYS` live keys.
+Memory holds the live keys only: a revoked key leaves it (`take_revoked`) for the registry's
+table on disk (actors/revoked_keys.py), so rotating keys for ever does not grow memory.
 
 Beside the state, `AccessChanges` numbers every change that must reach the gateways'
 caches (a key revoked, a user suspended or resumed) with an epoch, for their long polls.
@@ -14,6 +16,7 @@ import asyncio
 import hashlib
 import secrets
 from collections import deque
+from collections.abc import Callable
 
 from actors.records import KeyCreated, KeyRevoked, UserCreated, UserResumed, UserSuspended
 
@@ -62,8 +65,9 @@ class UserKeys:
 
     def __init__(self) -> None:
         self.users: dict[str, User] = {}
-        self.keys: dict[str, Key] = {}
-        self.live: dict[str, str] = {}  # key hash -> key id, live keys only
+        self.keys: dict[str, Key] = {}  # live keys only
+        self.live: dict[str, str] = {}  # key hash -> key id
+        self.revoked: list[Key] = []  # revoked since `take_revoked` was last called, for the disk
 
     def apply(self, record) -> None:
         kind = type(record)
@@ -74,10 +78,10 @@ class UserKeys:
         elif kind is KeyCreated:
             self._add_key(Key(record.key_id, record.username, record.key_hash, record.created_at))
         elif kind is KeyRevoked:
-            key = self.keys[record.key_id]
-            if key.revoked_at is None:
+            key = self.keys.pop(record.key_id, None)
+            if key is not None:  # else revoked before: a journal from before kept both records
                 key.revoked_at = record.revoked_at
-                self.live.pop(key.key_hash, None)
+                self._drop(key)
         elif kind is UserSuspended:
             self.users[record.username].suspended = True
         elif kind is UserResumed:
@@ -86,30 +90,44 @@ class UserKeys:
             raise TypeError(f"not a user or key record: {record!r}")
 
     def _add_key(self, key: Key) -> None:
+        if key.revoked_at is not None:  # from a snapshot written before revoked keys went to disk
+            self.revoked.append(key)
+            return
         self.keys[key.key_id] = key
         self.users[key.username].key_ids.append(key.key_id)
-        if key.revoked_at is None:
-            self.live[key.key_hash] = key.key_id
+        self.live[key.key_hash] = key.key_id
+
+    def _drop(self, key: Key) -> None:
+        self.live.pop(key.key_hash, None)
+        self.users[key.username].key_ids.remove(key.key_id)
+        self.revoked.append(key)
+
+    def take_revoked(self) -> list[Key]:
+        """Hand over the keys revoked since the last call (they are no longer in memory)."""
+        revoked, self.revoked = self.revoked, []
+        return revoked
 
     def live_keys(self, username: str) -> int:
-        return sum(1 for key_id in self.users[username].key_ids if self.keys[key_id].revoked_at is None)
+        return len(self.users[username].key_ids)
 
-    def unused_key_id(self) -> str:
+    def unused_key_id(self, revoked: Callable[[str], Key | None]) -> str:
+        """A new key id, used by no live key nor by any revoked one (`revoked`: the disk's look-up)."""
         while True:
             key_id = new_key_id()
-            if key_id not in self.keys:
+            if key_id not in self.keys and revoked(key_id) is None:
                 return key_id
 
     def by_hash(self, key_hash: str) -> Key | None:
         key_id = self.live.get(key_hash)
         return None if key_id is None else self.keys[key_id]
 
-    def user_view(self, username: str) -> dict | None:
-        """A user as the admin sees it: never a key or its hash."""
+    def user_view(self, username: str, revoked: list[Key]) -> dict | None:
+        """A user as the admin sees it, with its live keys and those `revoked` (from the disk),
+        oldest first: never a key or its hash."""
         user = self.users.get(username)
         if user is None:
             return None
-        keys = [self.keys[key_id] for key_id in user.key_ids]
+        keys = sorted([*revoked, *(self.keys[key_id] for key_id in user.key_ids)], key=lambda key: key.created_at)
         return {"username": username, "status": "suspended" if user.suspended else "active",
                 "created_at": user.created_at,
                 "keys": [{"key_id": key.key_id, "created_at": key.created_at, "last_used_at": key.last_used_at,

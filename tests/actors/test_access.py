@@ -82,10 +82,14 @@ def test_registry_keys_and_audit_log_survive_a_reopen(tmp_path):
     second, rotated = asyncio.run(first())
     registry = RegistryActor(config)
     try:
-        user = registry.user_keys.user_view("alice")
+        user = asyncio.run(registry.user("alice"))
         assert len(user["keys"]) == 11 and all("hash" not in str(key) for key in user["keys"])
         revoked = [key["key_id"] for key in user["keys"] if key["revoked_at"] is not None]
         assert revoked == [user["keys"][0]["key_id"], second]
+        # Revoked keys are on disk, not in memory: rotating keys for ever does not grow the registry.
+        assert set(revoked).isdisjoint(registry.user_keys.keys) and len(registry.user_keys.keys) == 9
+        assert registry.revoked_keys.key(second).revoked_at == 14
+        assert asyncio.run(registry.revoke_key("alice", second, 20)) is None  # still "again: nothing new"
         entries, total = registry.audit_log.page(None, "alice", 100, 0)
         assert total == 14
         assert [entry["action"] for entry in entries[:3]] == ["deposit", "key_rotated", "key_revoked"]
@@ -137,3 +141,51 @@ def test_a_crash_in_a_suspension_leaves_no_open_order_of_the_user(tmp_path, poin
         await service.stop()
 
     run(scenario())
+
+
+def test_rotating_keys_for_ever_keeps_only_the_live_ones_in_memory_and_lists_them_all(tmp_path):
+    config = ServiceConfig(data_dir=tmp_path, shard_count=1, book_actor_count=1)
+
+    async def rotate(registry: RegistryActor, times: int) -> None:
+        for index in range(times):
+            assert (await registry.rotate_key(f"hash-{index}", f"hash-{index + 1}", 100 + index))[0] is None
+
+    registry = RegistryActor(config)
+    try:
+        assert asyncio.run(registry.create_user("alice", "hash-0", 10))[0] is None
+        asyncio.run(rotate(registry, 50))
+        assert len(registry.user_keys.keys) == 1 and registry.user_keys.revoked == []
+        assert len(registry._snapshot_state()["keys"]) == 1
+        keys = asyncio.run(registry.user("alice"))["keys"]
+        assert len(keys) == 51 and [key["revoked_at"] is None for key in keys] == [False] * 50 + [True]
+        assert [key["created_at"] for key in keys] == [10, *range(100, 150)]
+    finally:
+        registry.store.close()
+    registry = RegistryActor(config)  # replayed: the same, from the journal and the disk
+    try:
+        assert len(registry.user_keys.keys) == 1
+        assert len(asyncio.run(registry.user("alice"))["keys"]) == 51
+    finally:
+        registry.store.close()
+
+
+def test_revoked_keys_in_a_snapshot_from_before_move_to_disk_on_the_first_start(tmp_path):
+    config = ServiceConfig(data_dir=tmp_path, shard_count=1, book_actor_count=1)
+    registry = RegistryActor(config)
+    try:
+        assert asyncio.run(registry.create_user("alice", "hash-a", 10))[0] is None
+        state = registry._snapshot_state()
+        # As the code before kept it: a revoked key among the live ones in the snapshot.
+        state["keys"].insert(0, ["kold0000000", "alice", "hash-old", 5, 7, 6])
+        registry.store.journal.write_snapshot(registry.store.journal.last_sequence(), state)
+    finally:
+        registry.store.close()
+    registry = RegistryActor(config)
+    try:
+        assert "kold0000000" not in registry.user_keys.keys
+        assert registry.revoked_keys.key("kold0000000").revoked_at == 7
+        keys = asyncio.run(registry.user("alice"))["keys"]
+        assert [(key["key_id"], key["revoked_at"]) for key in keys][0] == ("kold0000000", 7)
+        assert asyncio.run(registry.authenticate("hash-old")) is None
+    finally:
+        registry.store.close()
