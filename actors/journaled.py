@@ -145,8 +145,11 @@ class JournaledState:
         if elapsed * _SNAPSHOT_TIME_SHARE < self._snapshot_cost:
             return
         if self._since_snapshot >= self._snapshot_every or elapsed >= self._snapshot_seconds:
-            self._snapshotting = True
-            self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot())
+            self._start_snapshot()
+
+    def _start_snapshot(self) -> None:
+        self._snapshotting = True
+        self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot())
 
     def _durable(self, records: list, writes: Sequence[Write] = ()) -> asyncio.Future:
         # Whoever awaits the future, a failed write ends the process, as `append` does: an

@@ -1,9 +1,10 @@
 """The registry: users with their API keys, asset definitions, and the audit log.
 
 It is the only writer of all three. A user's API keys are stored only as hashes
-(actors/user_keys.py); revoked ones leave memory for the disk (actors/revoked_keys.py). A new asset is journaled here first, then opened on its
-book actor and made known to every shard; at start the registry announces every
-asset again, so a crash between those steps leaves nothing half-created.
+(actors/user_keys.py); revoked ones leave memory for the disk (actors/revoked_keys.py).
+A new asset is journaled here first, then opened on its book actor and made known to
+every shard; at start the registry announces every asset again, so a crash between
+those steps leaves nothing half-created.
 
 Suspension is journaled here first, then carried out by the user's account shard
 (which journals it too, refuses the user's orders from then on, and cancels the

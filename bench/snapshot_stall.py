@@ -60,8 +60,7 @@ async def one_snapshot(state: JournaledState) -> tuple[float, float, float]:
     await asyncio.sleep(0.05)
     stall = append = 0.0
     started = time.perf_counter()
-    state._snapshotting = True
-    state._snapshot_task = asyncio.get_running_loop().create_task(state._snapshot())
+    state._start_snapshot()
     await state._snapshot_task
     whole = time.perf_counter() - started
     stop = True

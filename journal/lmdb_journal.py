@@ -244,8 +244,9 @@ class LmdbJournal:
                     return None
                 key, record = cursor.item()
                 sequence = SEQUENCE_KEY.unpack(key)[0]
-                if record.startswith(PIECES_MARKER):
-                    record = _joined_pieces(self._stream, cursor, key, record)
+                pieces = _piece_count(record)
+                if pieces:
+                    record = _joined_pieces(self._stream, cursor, key, pieces)
         self.loaded_snapshot_bytes = len(record)
         return sequence, decode_record(self._stream, sequence, record, kind="snapshot")
 
@@ -334,7 +335,7 @@ class LmdbJournal:
     def _put_snapshot(self, transaction: lmdb.Transaction, sequence: int, value: bytes) -> None:
         """Make `value` the snapshot at `sequence`; drop the older ones and unfinished pieces."""
         key = _pack(sequence)
-        pieces = SEQUENCE_KEY.unpack(value[len(PIECES_MARKER):])[0] if value.startswith(PIECES_MARKER) else 0
+        pieces = _piece_count(value)
         cursor = transaction.cursor(self._snapshots)
         while cursor.first() and cursor.key() < key:
             cursor.delete()
@@ -379,8 +380,12 @@ def _latest_snapshot(cursor: lmdb.Cursor) -> bool:
     return found
 
 
-def _joined_pieces(stream: str, cursor: lmdb.Cursor, key: bytes, marker: bytes) -> bytes:
-    count = SEQUENCE_KEY.unpack(marker[len(PIECES_MARKER):])[0]
+def _piece_count(value: bytes) -> int:
+    """How many pieces the snapshot stored under a sequence has: 0 for a whole record."""
+    return SEQUENCE_KEY.unpack(value[len(PIECES_MARKER):])[0] if value.startswith(PIECES_MARKER) else 0
+
+
+def _joined_pieces(stream: str, cursor: lmdb.Cursor, key: bytes, count: int) -> bytes:
     pieces = []
     for index in range(count):
         if not cursor.set_key(key + _pack(index)):
