@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from bisect import bisect_left
 from time import perf_counter
 from typing import Any
@@ -48,6 +49,13 @@ REQUEST_SECONDS_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 # Any other method is labelled OTHER, so a client cannot mint label values.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 ORDER_ROUTE = ("/api/v1/orders", "POST")  # its 409 and 422 answers are order outcomes
+# Multiprocess mode keeps each process's values in files it maps into memory, one per kind of metric
+# (named as prometheus_client names them). A new series writes into the next page of the map, and a page
+# the file system cannot back (a full disk: the metrics directory is under the data directory) is a
+# SIGBUS that ends the gateway process, not an error it could catch. So each file is allocated before
+# prometheus_client maps it, with room for every series a gateway makes (about 300 KiB of them; 2 MiB a file).
+METRIC_FILE_KINDS = ("counter", "histogram", "gauge_max")
+METRIC_FILE_BYTES = 2 << 20
 
 
 class _Series:
@@ -66,12 +74,36 @@ class _Series:
         self.order_route = self.labels == ORDER_ROUTE
 
 
+def reserve_metric_files(directory: str, pid: int) -> None:
+    """Allocate this process's multiprocess files (see METRIC_FILE_BYTES) before prometheus_client
+    maps them; it keeps a file's size as its capacity. Without room on the disk, a file is left to
+    prometheus_client and the gateway serves on, at the risk of its next new series."""
+    for kind in METRIC_FILE_KINDS:
+        path = os.path.join(directory, f"{kind}_{pid}.db")
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            log.warning("could not create the metrics file %s: %s", path, error)
+            continue
+        try:
+            if os.fstat(descriptor).st_size == 0:  # new, or left empty by a failed allocation
+                os.posix_fallocate(descriptor, 0, METRIC_FILE_BYTES)
+        except OSError as error:
+            os.ftruncate(descriptor, 0)
+            log.warning("no room for the metrics file %s (%s): a new series may end this process if "
+                        "the disk is still full then", path, error)
+        finally:
+            os.close(descriptor)
+
+
 class GatewayMetrics:
     """This gateway process's series, counted cheaply and flushed into prometheus_client."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.multiprocess = getattr(values.ValueClass, "_multiprocess", False)
+        if self.multiprocess and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            reserve_metric_files(os.environ["PROMETHEUS_MULTIPROC_DIR"], os.getpid())
         self.call_times = CallTimes() if enabled else None
         self._series: dict[tuple[int, str], _Series] = {}  # (id of the route, method) -> series
         self._orders: dict[str, int] = {}  # outcome -> orders since the last flush
