@@ -20,6 +20,12 @@ from gateway.settings import Settings
 log = logging.getLogger("order_service")
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# An idle keep-alive connection stays open this long. Uvicorn's default, 5 s, is also the idle expiry
+# of common clients' pools (httpx, aiohttp's 15 s aside): a client reusing a connection just as the
+# server closes it gets a reset on a request the server never saw (seen as httpx.ReadError while
+# creating users in bench/http_bench.py). A server should outwait its clients and load balancers
+# (nginx keeps 75 s; AWS load balancers 60 s); a stop still closes idle connections at once.
+KEEP_ALIVE_SECONDS = 75
 STREAM_MAX_FRAME_BYTES = 64 * 1024
 
 
@@ -108,7 +114,7 @@ def _run_http(runtime, settings: Settings, listener: socket.socket) -> int:
         signal.signal(stop_signal, lambda *_: None)
     server = uvicorn.Server(uvicorn.Config(
         create_app(runtime), host=settings.host, port=settings.port, log_level="info", access_log=False,
-        loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
+        loop="uvloop", http="httptools", timeout_graceful_shutdown=10, timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # API.md "Streams": frames over 64 KiB close the socket (1009); a ping every 20 s. The
         # sans-I/O protocol, which lets the streams write frames made once for every socket
         # (gateway/ws_protocol.py), and no per-message compression, which would make them differ.
