@@ -52,7 +52,8 @@ _CLOSED = {"completed", "cancelled", "failed"}
 Write = tuple[str, bytes, bytes]
 
 
-def _user(username: str) -> bytes:
+def user_prefix(username: str) -> bytes:
+    """A username as the first part of a key: ended by a 0 byte, so one user's keys never run into another's."""
     return username.encode() + b"\0"
 
 
@@ -62,13 +63,13 @@ def order_accepted_writes(username: str, client_order_id: str | None, order_id: 
     """A client order id is kept for ever from the order's acceptance on."""
     if client_order_id is None:
         return []
-    return [("client_order_ids", _user(username) + client_order_id.encode(), _U64.pack(order_id))]
+    return [("client_order_ids", user_prefix(username) + client_order_id.encode(), _U64.pack(order_id))]
 
 
 def closed_order_writes(order: OrderRecord | OrderView) -> list[Write]:
     """A closed order, and its entries in the user's indexes."""
     view = order.view() if isinstance(order, OrderRecord) else order
-    user = _user(view.username)
+    user = user_prefix(view.username)
     entry = (_SORT_KEY.pack(view.created_at, view.order_id) + _STATUS_CODES[view.status]
              + _TYPE_CODES[view.order_type] + view.asset_id.encode())
     return [
@@ -82,7 +83,7 @@ def closed_order_writes(order: OrderRecord | OrderView) -> list[Write]:
 
 def transaction_writes(transaction: Transaction) -> list[Write]:
     """One side of a fill, under its (user, asset) and (user, asset, type)."""
-    key = _user(transaction.username) + transaction.asset_id.encode() + b"\0"
+    key = user_prefix(transaction.username) + transaction.asset_id.encode() + b"\0"
     entry = _transaction_entry(transaction)
     return [("transactions", b"A" + key, entry),
             ("transactions", b"T" + key + transaction.transaction_type.encode(), entry)]
@@ -121,7 +122,7 @@ class HistoryReader:
     def order_id_for_client_id(self, username: str, client_order_id: str) -> int | None:
         with self._reading() as cursor:
             found = cursor("client_order_ids")
-            if found is None or not found.set_key(_user(username) + client_order_id.encode()):
+            if found is None or not found.set_key(user_prefix(username) + client_order_id.encode()):
                 return None
             return _U64.unpack(found.value())[0]
 
@@ -131,7 +132,7 @@ class HistoryReader:
         """One page of the user's orders, newest first: the closed ones kept here merged with
         `newer` (open, or closed and maybe not kept yet; matching the filters, newest first);
         return it and the total."""
-        user = _user(username)
+        user = user_prefix(username)
         wanted_type = wanted_asset = None
         if status is not None:
             key, wanted_type, wanted_asset = b"S" + user + status.encode(), order_type, asset_id
@@ -177,7 +178,7 @@ class HistoryReader:
                           start: int | None = None, end: int | None = None) -> tuple[list[Transaction], int]:
         """One page of the user's transactions in one asset, newest first, merged with `newer`
         (made but maybe not kept here yet, newest first); return it and the total."""
-        key = _user(username) + asset_id.encode() + b"\0"
+        key = user_prefix(username) + asset_id.encode() + b"\0"
         key = b"T" + key + transaction_type.encode() if transaction_type is not None else b"A" + key
         with self._reading() as cursor:
             index = cursor("transactions")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import orjson
 
+from actors.history import user_prefix
 from actors.user_keys import Key
 
 TABLES = {"revoked_keys": False, "revoked_by_user": False}
@@ -27,16 +28,12 @@ _MICROS = struct.Struct(">Q")
 Write = tuple[str, bytes, bytes]
 
 
-def _user(username: str) -> bytes:
-    return username.encode() + b"\0"
-
-
 def revoked_key_writes(keys: list[Key]) -> list[Write]:
     writes = []
     for key in keys:
         writes.append(("revoked_keys", key.key_id.encode(), orjson.dumps(key.to_record())))
-        writes.append(("revoked_by_user", _user(key.username) + _MICROS.pack(key.created_at) + key.key_id.encode(),
-                       b""))
+        by_user = user_prefix(key.username) + _MICROS.pack(key.created_at) + key.key_id.encode()
+        writes.append(("revoked_by_user", by_user, b""))
     return writes
 
 
@@ -55,7 +52,7 @@ class RevokedKeys:
 
     def of_user(self, username: str) -> list[Key]:
         """The user's revoked keys, oldest first."""
-        prefix = _user(username)
+        prefix = user_prefix(username)
         with self._reading() as cursor:
             index, keys = cursor("revoked_by_user"), cursor("revoked_keys")
             if index is None or not index.set_range(prefix):
