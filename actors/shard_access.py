@@ -83,13 +83,17 @@ class ShardAccess:
     def _refresh(self) -> None:
         self.order_check = self._check if (self.suspended or self.orders is not None) else None
 
-    def _check(self, username: str) -> tuple[str | None, int | None]:
-        """(refusal or None, tokens left or None) for one order operation of a user."""
+    def _check(self, username: str, now: float | None = None) -> tuple[str | None, int | None]:
+        """(refusal or None, tokens left or None) for one order operation of a user. `now` (a
+        `time.monotonic()`): the instant of the call the operation came in, the same for every
+        order of a batch, so that a batch is decided at one instant and what it refuses is its
+        tail (with a clock read per order, a slow pass refilled a token between two orders and
+        placed an order after a refused one)."""
         if username in self.suspended:
             return USER_SUSPENDED, None
         if self.orders is None:
             return None, None
-        left = self.orders.take(username, time.monotonic())
+        left = self.orders.take(username, time.monotonic() if now is None else now)
         return (RATE_LIMITED, 0) if left is None else (None, left)
 
     def admit_read(self, username: str) -> int | None:

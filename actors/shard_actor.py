@@ -149,10 +149,11 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         outgoing: dict[int, list[BookOrder]] = {}
         orders = self.accounts.orders
         check = self.access.order_check  # None unless someone here is suspended or orders are limited
+        instant = time.monotonic()  # the limit decides the whole call at one instant
         remaining = None
         for position, request in enumerate(requests):
             if check is not None:
-                refused, remaining = check(request.username)
+                refused, remaining = check(request.username, instant)
                 if refused is not None:
                     results[position] = OrderOutcome.rejected(refused, None, remaining)
                     continue
@@ -210,10 +211,11 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         results: list = [None] * len(requests)
         targets: list[tuple[int, OrderRecord]] = []
         check = self.access.order_check
+        instant = time.monotonic()
         left: dict[int, int | None] = {}
         for position, request in enumerate(requests):
             if check is not None:
-                refused, left[position] = check(request.username)
+                refused, left[position] = check(request.username, instant)
                 if refused is not None:
                     results[position] = OrderOutcome.rejected(refused, None, left[position])
                     continue

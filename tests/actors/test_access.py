@@ -52,6 +52,19 @@ def test_shard_access_checks_nothing_until_a_suspension_or_a_limit():
     assert limited.order_check("carol") == (RATE_LIMITED, 0)
 
 
+def test_a_call_is_limited_at_one_instant_so_what_it_refuses_is_its_tail():
+    """Regression: with the clock read per order, a batch's pass that took longer than a token's
+    refill placed an order after one it had refused (seen on a slow 2-core VM)."""
+    limited = ShardAccess(50, 0)  # 100 tokens at most, one every 20 ms
+    instant = 1_000.0
+    answers = [limited.order_check("dave", instant)[0] for _ in range(100)]
+    assert answers == [None] * 100
+    # The same call goes on past 20 ms of work: still the call's instant, nothing refilled.
+    assert [limited.order_check("dave", instant)[0] for _ in range(5)] == [RATE_LIMITED] * 5
+    # The next call, a token's refill later, has one token again.
+    assert [limited.order_check("dave", instant + 0.021)[0] for _ in range(2)] == [None, RATE_LIMITED]
+
+
 # ---- the registry's keys and audit log over its journal ----------------------------
 
 def test_registry_keys_and_audit_log_survive_a_reopen(tmp_path):

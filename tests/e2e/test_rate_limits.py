@@ -189,17 +189,36 @@ def test_amends_draw_on_the_order_limit_and_carry_the_remaining_count(limited, a
     assert first.status_code == 200 and "x-ratelimit-remaining" in first.headers
 
     async def amend_all(quantities: list[int]) -> list[httpx.Response]:
-        # All at once: far more than the bucket (twice the rate) holds, whatever the machine's speed.
         async with httpx.AsyncClient(base_url=str(limited.http.base_url), timeout=60,
                                      headers={"Authorization": f"Bearer {user.api_key}"}) as http:
             return await asyncio.gather(*(http.patch(path, json={"quantity": str(quantity)})
                                           for quantity in quantities))
 
+    # Empty the bucket first with orders (a batch draws one token per order) until one is refused:
+    # from then on only the refill (ORDER_RATE a second) lets an amend through.
+    started = time.monotonic()
+    for _ in range(3):
+        drained = limited.post("/api/v1/orders/batch", user, json={"orders": [_order(asset)] * 100})
+        if drained.status_code == 429 or not all(item["success"] for item in drained.json()["data"]["results"]):
+            break
+    else:
+        pytest.fail("three batches of 100 orders were all placed: the order limit is not on")
     quantities = list(range(998, 998 - 6 * ORDER_RATE, -1))
     answers = dict(zip(quantities, asyncio.run(amend_all(quantities))))
-    limited_answers = [answer for answer in answers.values() if answer.status_code == 429]
-    assert limited_answers, Counter(answer.status_code for answer in answers.values())
-    _check_limited(limited_answers[0])
+    elapsed = time.monotonic() - started
+    statuses = Counter(answer.status_code for answer in answers.values())
+    let_through = len(quantities) - statuses[429]
+    # Against the clock, not a speed: a machine slow enough to take six seconds over these
+    # 300 amends sees every one refilled, and then no 429 (seen on a loaded 2-core VM when the
+    # bucket was full at the start).
+    assert let_through <= ORDER_RATE * elapsed + 1, (statuses, elapsed)
+    if ORDER_RATE * elapsed + 1 < len(quantities):
+        assert statuses[429], statuses
+    for answer in answers.values():
+        if answer.status_code == 429:
+            _check_limited(answer)
+        elif answer.status_code == 200:
+            assert int(answer.headers["x-ratelimit-remaining"]) >= 0, answer.text
     # Amends only shrink: the order holds the smallest quantity an accepted amend asked for,
     # whatever order they ran in; an amend refused by the limit changed nothing.
     accepted = [quantity for quantity, answer in answers.items() if answer.status_code == 200]
