@@ -83,7 +83,7 @@ class ShardAccess:
     def _refresh(self) -> None:
         self.order_check = self._check if (self.suspended or self.orders is not None) else None
 
-    def _check(self, username: str, now: float | None = None) -> tuple[str | None, int | None]:
+    def _check(self, username: str, now: float) -> tuple[str | None, int | None]:
         """(refusal or None, tokens left or None) for one order operation of a user. `now` (a
         `time.monotonic()`): the instant of the call the operation came in, the same for every
         order of a batch, so that a batch is decided at one instant and what it refuses is its
@@ -93,7 +93,7 @@ class ShardAccess:
             return USER_SUSPENDED, None
         if self.orders is None:
             return None, None
-        left = self.orders.take(username, time.monotonic() if now is None else now)
+        left = self.orders.take(username, now)
         return (RATE_LIMITED, 0) if left is None else (None, left)
 
     def admit_read(self, username: str) -> int | None:

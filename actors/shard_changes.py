@@ -63,7 +63,7 @@ class ShardChanges:
         check = self.access.order_check
         left = None
         if check is not None:
-            refused, left = check(request.username)
+            refused, left = check(request.username, time.monotonic())
             if refused is not None:
                 return OrderOutcome.rejected(refused, None, left)
         outcome = await self._amend_now(request)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.http_report import percentile  # noqa: E402
 from bench.machine import cpu_model, load_average  # noqa: E402
 
 # As actors/remote.py creates the service's actors (detached and restartable aside).
@@ -37,9 +38,9 @@ ROW = ["user-0123", "BTC", "limit_buy", "GTC", False, 100, 10_000, None, None, N
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    """p50, p90 and p99 in milliseconds."""
     ordered = sorted(samples)
-    count = len(ordered)
-    return tuple(ordered[min(count - 1, int(count * share))] * 1e3 for share in (0.5, 0.9, 0.99))
+    return tuple(percentile(ordered, share) * 1e3 for share in (0.5, 0.9, 0.99))
 
 
 def main() -> None:

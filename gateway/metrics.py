@@ -102,8 +102,9 @@ class GatewayMetrics:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.multiprocess = getattr(values.ValueClass, "_multiprocess", False)
-        if self.multiprocess and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            reserve_metric_files(os.environ["PROMETHEUS_MULTIPROC_DIR"], os.getpid())
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if self.multiprocess and directory:
+            reserve_metric_files(directory, os.getpid())
         self.call_times = CallTimes() if enabled else None
         self._series: dict[tuple[int, str], _Series] = {}  # (id of the route, method) -> series
         self._orders: dict[str, int] = {}  # outcome -> orders since the last flush

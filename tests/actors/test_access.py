@@ -43,13 +43,13 @@ def test_shard_access_checks_nothing_until_a_suspension_or_a_limit():
     access = ShardAccess(0, 0)
     assert access.order_check is None and access.admit_read("alice") == -1
     access.set_suspended("alice", True)
-    assert access.order_check("alice") == (USER_SUSPENDED, None)
-    assert access.order_check("bob") == (None, None)
+    assert access.order_check("alice", 0.0) == (USER_SUSPENDED, None)
+    assert access.order_check("bob", 0.0) == (None, None)
     access.set_suspended("alice", False)
     assert access.order_check is None
     limited = ShardAccess(0.5, 0)
-    assert limited.order_check("carol") == (None, 0)
-    assert limited.order_check("carol") == (RATE_LIMITED, 0)
+    assert limited.order_check("carol", 0.0) == (None, 0)
+    assert limited.order_check("carol", 0.0) == (RATE_LIMITED, 0)
 
 
 def test_a_call_is_limited_at_one_instant_so_what_it_refuses_is_its_tail():

@@ -309,20 +309,15 @@ def test_shard_that_cannot_journal_a_delivered_fill_restarts_and_catches_up_once
 
 
 _NEW_SERIES_ON_A_FULL_DISK = """
-import errno, os, sys
+import os, sys
+from pathlib import Path
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
 import gateway.metrics
+from tests.chaos.test_full_disk import _fill
 if sys.argv[2] == "unreserved":
     gateway.metrics.reserve_metric_files = lambda directory, pid: None
 metrics = gateway.metrics.GatewayMetrics()
-with open(os.path.join(sys.argv[1], "filler"), "wb", buffering=0) as filler:
-    for block in (bytes(1 << 20), bytes(4096)):
-        while True:
-            try:
-                filler.write(block)
-            except OSError as error:
-                assert error.errno == errno.ENOSPC, error
-                break
+_fill(Path(sys.argv[1]) / "filler")
 for number in range(300):  # each a new series, as a route's first 503 is (~0.8 MiB in all)
     metrics.requests.labels(f"/api/v1/route-{number}", "GET", "503").inc()
     metrics.request_seconds.labels(f"/api/v1/route-{number}", "GET").observe(0.01)
