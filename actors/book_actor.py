@@ -16,6 +16,11 @@ Amends travel among the orders (`BookAmend`) with ids of the same sequence,
 so the fence covers them too: an amend is carried out once or never, and a
 recovering shard gives back the hold of one that never arrived.
 
+An order a shard sent before its own journal held the order's hold (issue 12: the two
+commits in parallel) carries the hold's events; they go into this book's record and the
+shard's settlements ahead of the order's own events (`OrderHeld`), so a shard that crashed
+before its commit gets its hold back with the order's fills. The book itself skips them.
+
 Stops wait in each book (engine/stops.py); the stops a call's trades trigger
 enter matching within that call, so their events are journaled in the same
 record as the trade that triggered them: a replay applies them as they were,
@@ -40,7 +45,7 @@ from actors.messages import (
 from actors.outbox import SettlementOutbox
 from actors.streams import MarketStreams
 from actors.records import BOOK_RECORDS, AssetOpened, Fenced, OrdersCancelled, OrdersMatched
-from engine import AssetSpec, EngineError, OrderBook, RejectReason, decode_event, encode_event
+from engine import AssetSpec, EngineError, OrderBook, OrderHeld, RejectReason, decode_event, encode_event
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +131,15 @@ class AssetBookActor:
             events = by_asset.get(order.asset_id)
             if events is None:
                 by_asset[order.asset_id] = events = []
+            if order.held is not None:
+                events.append(OrderHeld(order.order_id, order.owner, order.held))
             events.extend(result.events)
             if result.cascade:
                 events.extend(result.cascade)
         self.fences[shard] = fence
         for asset_id, events in by_asset.items():
-            self.streams.record(asset_id, self.books[asset_id], events, self.records + 1, tuple(moved.get(asset_id, ())))
+            self.streams.record(asset_id, self.books[asset_id], _book_changes(events), self.records + 1,
+                                tuple(moved.get(asset_id, ())))
         # The shard's acknowledgements ride along, so that a replay drops what it has made durable.
         await self._journal(OrdersMatched(shard, acknowledged, fence, self._route(by_asset)))
         crash_point(self.config, "book.after_match")
@@ -274,9 +282,10 @@ class AssetBookActor:
             for asset_id, encoded in record.events:
                 book = self.books[asset_id]
                 events = [decode_event(event) for event in encoded]
-                for event in events:
+                changes = _book_changes(events)
+                for event in changes:
                     book.apply(event)
-                self.streams.replayed(asset_id, events)
+                self.streams.replayed(asset_id, changes)
                 self.outbox.route(asset_id, events, encoded, self.records + 1)
         elif kind is Fenced:
             self.fences[record.shard] = max(self.fences.get(record.shard, 0), record.fence)
@@ -318,6 +327,13 @@ class AssetBookActor:
         figures["waiting_stops"] = {asset_id: len(book.stops) for asset_id, book in self.books.items()}
         figures["queues"] = {"settlements_unacknowledged": sum(map(len, self.outbox.pending.values()))}
         return figures
+
+
+def _book_changes(events: list) -> list:
+    """A record's events without the holds it carries for shards (`OrderHeld`): what changed the book."""
+    if not any(type(event) is OrderHeld for event in events):
+        return events
+    return [event for event in events if type(event) is not OrderHeld]
 
 
 def resting_orders(book: OrderBook) -> list[RestingOrder]:

@@ -6,6 +6,12 @@ the next call (throughput under load), in the order they came. The gateway
 sends each shard its users' orders this way (`submit`: each caller awaits its
 own item's result), and a shard its held orders to each book (`send`, one call
 in flight, so the book sees them in order; the answer goes to `on_result`).
+
+With `eager`, an item that finds the queue idle is handed to `call` within
+`send` itself, not by a task a loop turn later: a `call` that starts its Ray
+call before returning (actors/retry.py `call_now_with_retry`) then has it on
+its way before the sender goes on (a shard commits a hold while its order
+travels to the book).
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ class CoalescingQueue:
     caller's `call` retries restarts itself)."""
 
     def __init__(self, call: Callable[[list], Awaitable[Any]], *, max_in_flight: int = 1,
-                 max_batch: int = 500, on_result: Callable[[Any], None] | None = None) -> None:
+                 max_batch: int = 500, on_result: Callable[[Any], None] | None = None,
+                 eager: bool = False) -> None:
         self._call = call
+        self._eager = eager
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
         self._on_result = on_result
@@ -50,15 +58,22 @@ class CoalescingQueue:
     def _start(self) -> None:
         if self._in_flight < self._max_in_flight:
             self._in_flight += 1
-            asyncio.get_running_loop().create_task(self._drain())
+            first = self._take() if self._eager else None
+            asyncio.get_running_loop().create_task(self._drain(first))
 
-    async def _drain(self) -> None:
+    def _take(self) -> tuple[list, Awaitable[Any]]:
+        """The next batch, and its call started."""
+        batch = self._queue[:self._max_batch]
+        del self._queue[:self._max_batch]
+        return batch, self._call([item for item, _ in batch])
+
+    async def _drain(self, first: tuple[list, Awaitable[Any]] | None) -> None:
         try:
-            while self._queue:
-                batch = self._queue[:self._max_batch]
-                del self._queue[:self._max_batch]
+            while first is not None or self._queue:
+                batch, call = first if first is not None else self._take()
+                first = None
                 try:
-                    results = await self._call([item for item, _ in batch])
+                    results = await call
                 except BaseException as error:  # every waiter hears of the failure
                     waiting = [future for _, future in batch if future is not None and not future.done()]
                     for future in waiting:

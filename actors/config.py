@@ -61,6 +61,9 @@ class ServiceConfig:
     # Per-user rate limits (API.md): order operations and other user requests a second; 0: off.
     order_rate: float = 0.0
     read_rate: float = 0.0
+    # Issue 12: a shard sends an order to its book while the hold is being journaled (the two
+    # commits in parallel) when that is safe (actors/shard_actor.py); off: always hold first.
+    early_send: bool = True
     # Fault injection for tests: named points where an actor process dies once (see actors.faults).
     crash_points: frozenset[str] = frozenset()
 

@@ -13,6 +13,11 @@ import os
 from actors.config import ServiceConfig
 
 
+def armed(config: ServiceConfig, name: str) -> bool:
+    """Whether `crash_point(config, name)` would fire now."""
+    return name in config.crash_points and not (config.data_dir / f"crashed-at-{name}").exists()
+
+
 def crash_point(config: ServiceConfig, name: str) -> None:
     """Kill this process here if the configuration names this point and it has not fired yet."""
     if name not in config.crash_points:

@@ -149,7 +149,9 @@ class BalanceOutcome(NamedTuple):
 
 class BookOrder(NamedTuple):
     """An order whose funds are held, for matching. `budget`: a market buy's held money units;
-    `stop_price` and `stop_kind`: a stop order, to wait for its trigger."""
+    `stop_price` and `stop_kind`: a stop order, to wait for its trigger. `held`: the shard's
+    hold events (encoded) when it sent the order before journaling them, for the book to
+    carry in its record (`OrderHeld`); None when the hold was durable first."""
 
     order_id: int
     owner: str
@@ -163,6 +165,7 @@ class BookOrder(NamedTuple):
     timestamp: int
     stop_price: int | None
     stop_kind: str | None
+    held: list | None
 
 
 class BookAmend(NamedTuple):

@@ -19,10 +19,10 @@ from pathlib import Path
 from actors.book_actor import AssetBookActor, resting_orders, waiting_stops
 from actors.client import combine_audits
 from actors.config import ServiceConfig, recorded_layout
-from actors.records import BOOK_RECORDS, REGISTRY_RECORDS, SHARD_RECORDS, AssetDefined, event_times
+from actors.records import BOOK_RECORDS, REGISTRY_RECORDS, SHARD_OWN_RECORDS, SHARD_RECORDS, AssetDefined, event_times
 from actors.registry_actor import RegistryActor
 from actors.shard_actor import AccountShardActor
-from engine import Accounts, OrderAccepted, RejectReason, decode_event, state_digest
+from engine import Accounts, OrderAccepted, OrderHeld, RejectReason, SettlementApplied, decode_event, state_digest
 from engine.numbers import USD, format_money
 from engine.queries import audit
 from journal import LmdbJournal
@@ -138,9 +138,16 @@ def check_history(shard: AccountShardActor) -> dict:
     client_ids = {}
     for _, raw in chain([first], records):
         event = SHARD_RECORDS.decode(raw)
+        if type(event) in SHARD_OWN_RECORDS:
+            continue
+        accepted = [event] if type(event) is OrderAccepted else []
+        if type(event) is SettlementApplied:  # holds rebuilt from a book's copy (issue 12)
+            accepted = [decode_event(inner.events[0]) for inner in event.events
+                        if type(inner) is OrderHeld and inner.order_id not in accounts.orders]
         accounts.apply(event)
-        if type(event) is OrderAccepted and event.client_order_id is not None:
-            client_ids[(event.username, event.client_order_id)] = event.order_id
+        for order in accepted:
+            if order.client_order_id is not None:
+                client_ids[(order.username, order.client_order_id)] = order.order_id
         orders, transactions = accounts.take_history()
         closed.update((order.order_id, order.view()) for order in orders)
         made.update((item.transaction_id, item) for item in transactions)
@@ -172,7 +179,9 @@ def shard_state_with_history(shard: AccountShardActor, until: int | None) -> dic
     accounts = Accounts()
     closed, transactions = [], []
     for _, raw in chain([first], records):
-        accounts.apply(SHARD_RECORDS.decode(raw))
+        event = SHARD_RECORDS.decode(raw)
+        if type(event) not in SHARD_OWN_RECORDS:
+            accounts.apply(event)
         orders, made = accounts.take_history()
         closed.extend(order.to_record() for order in orders)
         transactions.extend([*item] for item in made)

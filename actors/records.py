@@ -18,7 +18,10 @@ reads a record by position.
   and `UserCreated` gained a last field, `key_id`, which records written before lack: their
   user's key then gets an id derived from its hash, the same at every replay).
 - An account shard also journals `AccountSuspended` and `AccountResumed` (its own records,
-  not engine events): a suspended account takes no orders.
+  not engine events): a suspended account takes no orders; and since issue 12
+  `OrderIdsReserved` (the order ids it may send before journaling their holds).
+- Issue 12 also added the book event `OrderHeld` (a shard's hold carried in a book's record),
+  with version 4.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from typing import Any, NamedTuple
 from engine import decode_event, encode_event
 from engine.events import SettlementApplied
 
-VERSION = 3
+VERSION = 4
 # Version 3 added stop orders and amends: `OrderAccepted` gained `stop_price` and `stop_kind`
 # (defaults None), and new kinds of events (`StopAccepted`, `StopTriggered`, `OrderAmended`,
 # `AmendRefused` in a book's records; `AmendRequested`, `AmendAborted` in a shard's). A version 2
-# record is read as it is: its events decode with those defaults.
-READABLE = (2, 3)
+# record is read as it is: its events decode with those defaults. Version 4 (issue 12) added the
+# book event `OrderHeld` and the shard's `OrderIdsReserved`; it reads versions 2 and 3 as they are,
+# and code of version 3 refuses a version 4 record by its number instead of failing on a kind.
+READABLE = (2, 3, 4)
 
 
 class RecordVersionError(ValueError):
@@ -182,7 +187,15 @@ class AccountResumed(NamedTuple):
     timestamp: int
 
 
-_SHARD_OWN = {kind.__name__: kind for kind in (AccountSuspended, AccountResumed)}
+class OrderIdsReserved(NamedTuple):
+    """Order ids up to `order_id` may be sent to books before their holds are journaled: a
+    recovering shard fences them all, and numbers its next orders above them."""
+
+    order_id: int
+
+
+SHARD_OWN_RECORDS = (AccountSuspended, AccountResumed, OrderIdsReserved)  # not engine events: no `Accounts.apply`
+_SHARD_OWN = {kind.__name__: kind for kind in SHARD_OWN_RECORDS}
 
 
 class ShardRecordCodec:

@@ -47,3 +47,26 @@ async def call_with_retry(call: Callable[[], Awaitable[Any]], forget_handle: Cal
             log.warning("call failed (%s); retrying in %.2fs", type(error).__name__, backoff.next)
             forget_handle()
             await backoff.wait()
+
+
+def call_now_with_retry(call: Callable[[], Awaitable[Any]], forget_handle: Callable[[], Any]) -> Awaitable[Any]:
+    """`call_with_retry`, with the first try made before this returns: an actor call (`.remote()`)
+    is on its way before the caller next yields to its loop."""
+    try:
+        first: Any = call()
+    except RETRYABLE as error:
+        first = error
+    return _first_then_retry(first, call, forget_handle)
+
+
+async def _first_then_retry(first: Any, call: Callable[[], Awaitable[Any]],
+                            forget_handle: Callable[[], Any]) -> Any:
+    try:
+        if isinstance(first, BaseException):
+            raise first
+        return await first
+    except RETRYABLE as error:
+        log.warning("call failed (%s); retrying", type(error).__name__)
+        forget_handle()
+        await Backoff().wait()
+    return await call_with_retry(call, forget_handle)

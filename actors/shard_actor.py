@@ -1,15 +1,19 @@
 """The account shard: the only writer of the accounts routed to it.
 
-It checks and holds funds, journals the hold, and only then sends the order
-to its book; it answers once the book's verdict has come back through the
-numbered settlement path: in the book's answer to its own call, or by the
+It checks and holds funds, journals the hold and sends the order to its book;
+when it is safe (`_may_send_early`: issue 12) the order leaves while the hold is
+being journaled, carrying the hold's events for the book to keep in its own record,
+else only once the hold is durable. It answers once the hold is durable and the
+book's verdict has come back through the numbered settlement path: in the book's answer to its own call, or by the
 book's delivery loop. Settlements are applied strictly in order per asset (one
 that arrives early waits for the gap to fill) and journaled; one that was
 already applied is ignored. The books hear what is durable here with every
 call, and keep a settlement until then. At start it
 replays its journal, then reconciles with every book actor: it fences its own
 order ids there, applies the settlements it missed, and fails (recovery
-aborted) the orders that never reached a book.
+aborted) the orders that never reached a book. A hold the shard lost in a crash after its
+book kept the order comes back with the order's settlements (`OrderHeld`); the fence
+covers every id the shard may have sent before journaling it (`OrderIdsReserved`).
 
 Memory holds the hot state (`Accounts`: balances, holds, open orders) and what
 an answer in flight still needs: orders that closed and fills that were made
@@ -32,24 +36,25 @@ import ray
 
 from actors.coalescing import CoalescingQueue
 from actors.config import ORDER_ID_SHARD_BITS, ServiceConfig, book_actor_for, make_order_id
-from actors.faults import crash_point
+from actors.faults import armed, crash_point
 from actors.history import TABLES, HistoryReader, order_accepted_writes
 from actors.journaled import JournaledState
 from actors.messages import (
     AdjustBalance, Balance, BalanceOutcome, BookCancel, BookOrder, CancelAnswer, CancelOrder, OrderOutcome,
     PlaceOrder, SettlementBatch, SubmitAnswer, Transaction, from_rows, to_rows,
 )
-from actors.records import SHARD_RECORDS
-from actors.retry import call_with_retry
+from actors.records import SHARD_RECORDS, OrderIdsReserved
+from actors.retry import call_now_with_retry, call_with_retry
 from actors.shard_changes import ShardChanges, decided as _decided, now_micros
 from actors.shard_history import ShardHistory
 from actors.shard_access import ShardAccess
 from actors.shard_suspension import ShardSuspension
 from actors.streams import OrderStreams
 from engine import (
-    Accounts, AssetSpec, CloseReason, OrderAccepted, OrderRecord, OrderType, RejectReason,
-    TradeExecuted, decode_event,
+    Accounts, AssetSpec, CloseReason, OrderAccepted, OrderHeld, OrderRecord, OrderRested, OrderType,
+    RejectReason, StopAccepted, StopTriggered, TradeExecuted, decode_event, encode_event,
 )
+from engine.events import event_owners
 from engine.orders import ORDER_TYPES, TIMES_IN_FORCE
 from engine.queries import audit
 
@@ -57,6 +62,12 @@ log = logging.getLogger(__name__)
 
 
 _new = tuple.__new__
+
+# Order ids reserved at a time for orders sent before their holds are journaled (local sequences):
+# a recovery skips what is left of them.
+IDS_RESERVED_AT_ONCE = 4096
+# Book events that credit no account's available balance (see `_credited`).
+_NOT_CREDITS = (OrderRested, StopAccepted, StopTriggered, OrderHeld)
 
 
 def _closed(order: OrderRecord) -> bool:
@@ -89,6 +100,13 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         self._unsaved: dict[str, Transaction] = {}
         self.streams = OrderStreams()  # watched users' order changes and fills (live streams)
         self.access = ShardAccess(config.order_rate, config.read_rate)  # suspensions, rate limits
+        # Issue 12, what decides whether an order may leave before its hold is durable (`_may_send_early`):
+        # users with a credit in memory that is not durable yet, and no book would send again (a
+        # deposit, a settlement this shard has not journaled); held orders and amends journaled
+        # first and not yet sent to their books; the order ids reserved for early sending.
+        self._crediting: dict[str, int] = {}
+        self._unsent = 0
+        self.ids_reserved = 0
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
                                     snapshot=self._snapshot_state,
                                     snapshot_every=config.snapshot_every, snapshot_seconds=config.snapshot_seconds,
@@ -103,7 +121,7 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         self.accounts.take_history()  # what the replay closed is on disk already
         # What the journal holds: the books may forget settlements up to here.
         self._durable_applied: dict[str, int] = dict(self.accounts.settlement_sequences)
-        self.next_sequence = (self.accounts.last_order_id >> ORDER_ID_SHARD_BITS) + 1
+        self.next_sequence = (max(self.accounts.last_order_id, self.ids_reserved) >> ORDER_ID_SHARD_BITS) + 1
         log.info("shard %d replayed %d records in %.3fs", index, count, time.perf_counter() - started)
 
     # ---- commands ------------------------------------------------------
@@ -125,7 +143,7 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         """Apply deposits and withdrawals; answer the balances after them."""
         await self._ensure_ready()
         timestamp = now_micros()
-        results, events = [], []
+        results, events, credited = [], [], []
         for request in requests:
             command = self.accounts.deposit if request.kind == "deposit" else self.accounts.withdraw
             outcome = command(request.username, request.asset_id, request.amount, timestamp)
@@ -133,9 +151,15 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
                 results.append(BalanceOutcome(outcome.value, None))
                 continue
             events.extend(outcome)
+            if request.kind == "deposit":
+                credited.append(request.username)
             results.append(BalanceOutcome(None, self.accounts.balance(request.username, request.asset_id)))
         if events:
-            await self._journal(events)
+            self._credit_pending(credited, 1)
+            try:
+                await self._journal(events)
+            finally:
+                self._credit_pending(credited, -1)
         return results
 
     async def place_orders(self, rows: list[list]) -> list[list]:
@@ -146,6 +170,7 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         results: list = [None] * len(requests)
         events: list = []
         accepted: list[tuple[int, int]] = []
+        held: list[list] = []  # each accepted order's hold events
         outgoing: dict[int, list[BookOrder]] = {}
         orders = self.accounts.orders
         check = self.access.order_check  # None unless someone here is suspended or orders are limited
@@ -176,31 +201,75 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
             self.next_sequence += 1
             events.extend(outcome)
             accepted.append((position, order_id, remaining))
+            held.append(outcome)
             # A market buy's budget is all it holds: the user's available USD.
             budget = orders[order_id].reserved if kind is OrderType.MARKET_BUY else None
             book = book_actor_for(request.asset_id, self.config.book_actor_count)
             outgoing.setdefault(book, []).append(_new(BookOrder, (  # BookOrder(...) at half the cost
                 order_id, request.username, request.asset_id, kind.side.value, request.quantity, request.price,
-                tif.value, bool(request.post_only), budget, timestamp, request.stop_price, request.stop_kind)))
+                tif.value, bool(request.post_only), budget, timestamp, request.stop_price, request.stop_kind,
+                None)))
         if not accepted:
             return OrderOutcome.to_rows(results)
         decided = [self._wait(order_id, _decided) for _, order_id, _ in accepted]
-        # The hold is durable before the book sees the order, so a crash can never
-        # leave a trade whose buyer or seller holds nothing.
-        # Issue 12 (proposed, not built): this puts the two commits of an order in series
-        # (~0.6 ms p50 each on 2 busy cores, up to 3 ms p90). Sending the order to the book
-        # with its hold's events while the hold is journaled, and answering once both are
-        # durable, would take one off; it needs a recovery that rebuilds lost holds from the
-        # books' records and a shard that sends early only orders no un-redeliverable credit
-        # (a deposit in flight) pays for. The DESIGN.md wording: bench/README.md, issue 12.
-        await self._journal(events)
-        crash_point(self.config, "shard.after_hold")
-        for book, book_orders in outgoing.items():
-            self._sender(book).send(book_orders)
+        early = False
+        if self.config.early_send and accepted[-1][1] > self.ids_reserved:
+            events.append(self._reserve_ids())  # this call waits for its commit; later ones need not
+        elif self._may_send_early(requests, accepted):
+            # The two commits in parallel: the order leaves with its hold's events, which the book
+            # journals with the order, while this shard journals them too; the answer waits for both.
+            carried = {order_id: [encode_event(event) for event in hold]
+                       for (_, order_id, _), hold in zip(accepted, held)}
+            for book, book_orders in outgoing.items():
+                self._sender(book).send([order._replace(held=carried[order.order_id]) for order in book_orders])
+            if armed(self.config, "shard.early_hold_unwritten"):  # the book keeps it, this shard dies first
+                await asyncio.gather(*decided)
+                crash_point(self.config, "shard.early_hold_unwritten")
+            await self._journal(events)
+            early = True
+        if not early:
+            # The hold is durable before the book sees the order. Until it is sent, no order
+            # may overtake it to the book (which would fence its lower id).
+            self._unsent += 1
+            try:
+                await self._journal(events)
+                crash_point(self.config, "shard.after_hold")
+                for book, book_orders in outgoing.items():
+                    self._sender(book).send(book_orders)
+            finally:
+                self._unsent -= 1
         await asyncio.gather(*decided)
         for position, order_id, left in accepted:
             results[position] = OrderOutcome.placed(self._view(order_id), left)
         return OrderOutcome.to_rows(results)
+
+    def _may_send_early(self, requests: list[PlaceOrder], accepted: list[tuple[int, int, int | None]]) -> bool:
+        """Whether this call's orders may leave for their books before their holds are durable.
+
+        Only if a crash before the hold's commit loses nothing the recovery cannot rebuild: the
+        book that keeps an order keeps its hold too, and every credit the hold was paid from
+        is durable here or will be sent again by a book. So not while a user of the call has a
+        deposit or a settlement in memory that this shard has not journaled yet (`_crediting`),
+        nor while an earlier held order or amend waits for its commit to be sent (it would be
+        overtaken, and its lower id fenced), nor for ids past the durable reservation."""
+        if not self.config.early_send or self._unsent or accepted[-1][1] > self.ids_reserved:
+            return False
+        crediting = self._crediting
+        return not crediting or not any(requests[position].username in crediting for position, _, _ in accepted)
+
+    def _reserve_ids(self) -> OrderIdsReserved:
+        self.ids_reserved = make_order_id(self.next_sequence + IDS_RESERVED_AT_ONCE, self.index)
+        return OrderIdsReserved(self.ids_reserved)
+
+    def _credit_pending(self, usernames, step: int) -> None:
+        """Count credits of these users in memory that are not durable yet (`step` 1), or that are now (-1)."""
+        crediting = self._crediting
+        for username in usernames:
+            count = crediting.get(username, 0) + step
+            if count:
+                crediting[username] = count
+            else:
+                del crediting[username]
 
     async def cancel_orders(self, rows: list[list]) -> list[list]:
         """Cancel each `CancelOrder` (rows): the book first, then the release comes back here;
@@ -304,7 +373,9 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
 
     def _replay(self, raw: list) -> None:
         record = SHARD_RECORDS.decode(raw)
-        if not self._replay_access(record):
+        if type(record) is OrderIdsReserved:
+            self.ids_reserved = max(self.ids_reserved, record.order_id)
+        elif not self._replay_access(record):
             self.accounts.apply(record)
         if len(self.accounts.closed_orders) + len(self.accounts.new_transactions) > 100_000 and self._kept_on_disk:
             self.accounts.take_history()  # on disk already: the records wrote it
@@ -321,38 +392,48 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         records them as durable, or None if nothing new was applied."""
         records: list = []
         touched: set[int] = set()
+        credited: set[str] = set()
+        writes: list = []
         sequences = self.accounts.settlement_sequences
         for batch in batches:
             asset_id = batch.asset_id
             if batch.sequence > sequences.get(asset_id, 0) + 1:
                 self._early.setdefault(asset_id, {})[batch.sequence] = batch.events
                 continue
-            self._settle(asset_id, batch.sequence, batch.events, records, touched)
+            self._settle(asset_id, batch.sequence, batch.events, records, touched, credited, writes)
             early = self._early.get(asset_id)
             while early:
                 following = early.pop(sequences[asset_id] + 1, None)
                 if following is None:
                     break
-                self._settle(asset_id, sequences[asset_id] + 1, following, records, touched)
-        writes: list = []
+                self._settle(asset_id, sequences[asset_id] + 1, following, records, touched, credited, writes)
         closed, transactions = self._take_history(writes)
         self._notify(touched)
         if not records:
             return None
+        self._credit_pending(credited, 1)  # until journaled here: a crash would have only the books' copy
         task = asyncio.get_running_loop().create_task(
-            self._mark_durable(self.store.submit(records, writes), dict(sequences), closed, transactions))
+            self._mark_durable(self.store.submit(records, writes), dict(sequences), closed, transactions, credited))
         self._background.add(task)  # keep a reference until it is done
         task.add_done_callback(self._background.discard)
         return task
 
-    def _settle(self, asset_id: str, sequence: int, encoded: list, records: list, touched: set[int]) -> None:
+    def _settle(self, asset_id: str, sequence: int, encoded: list, records: list, touched: set[int],
+                credited: set[str], writes: list) -> None:
         book_events = tuple(decode_event(event) for event in encoded)
         watched = self.streams.watched_orders(self.accounts, book_events)  # stream hook
+        orders = self.accounts.orders
+        lost = [event for event in book_events if type(event) is OrderHeld and event.order_id not in orders]
         if isinstance(self.accounts.settle(asset_id, sequence, book_events), RejectReason):
             return  # applied before: a resend
         records.append(SHARD_RECORDS.settlement_applied(asset_id, sequence, encoded))
+        for event in lost:  # holds rebuilt from a book's copy: their client order ids are kept from here
+            accepted = decode_event(event.events[0])
+            writes += order_accepted_writes(accepted.username, accepted.client_order_id, accepted.order_id)
         self.streams.settled(self.accounts, asset_id, book_events, watched)  # stream hook: orders and fills
         for event in book_events:
+            if type(event) not in _NOT_CREDITS:
+                credited.update(event_owners(event))
             if type(event) is TradeExecuted:
                 touched.add(event.taker_order_id)
                 touched.add(event.maker_order_id)
@@ -362,10 +443,11 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
                     self._amend_verdict(event)
 
     async def _mark_durable(self, durable, applied: dict[str, int], closed: list[OrderRecord],
-                            transactions: list[Transaction]) -> None:
+                            transactions: list[Transaction], credited: set[str]) -> None:
         await durable
         crash_point(self.config, "shard.after_settle")  # settled and kept on disk; the book not yet told
         self._forget_kept(closed, transactions)
+        self._credit_pending(credited, -1)
         for asset_id, sequence in applied.items():
             if sequence > self._durable_applied.get(asset_id, 0):
                 self._durable_applied[asset_id] = sequence
@@ -409,7 +491,8 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
 
     async def _reconcile(self) -> None:
         """Catch up with every book, then fail the orders no book ever saw."""
-        fence = self.accounts.last_order_id
+        # Every id this shard may have sent: those journaled, and those reserved for early sending.
+        fence = max(self.accounts.last_order_id, self.ids_reserved)
         for book in range(self.config.book_actor_count):
             applied = dict(self.accounts.settlement_sequences)
             missed = await call_with_retry(
@@ -433,12 +516,15 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
     def _load_state(self, state: dict) -> None:
         for username in state.pop("suspended", ()):
             self.access.set_suspended(username, True)
+        self.ids_reserved = state.pop("ids_reserved", 0)
         self.accounts = Accounts.from_state(state)
 
     def _snapshot_state(self) -> dict:
         state = self.accounts.to_state()
         if self.access.suspended:  # only then: a state without suspensions reads as before
             state["suspended"] = sorted(self.access.suspended)
+        if self.ids_reserved:
+            state["ids_reserved"] = self.ids_reserved
         return state
 
     def _book(self, book: int) -> ray.actor.ActorHandle:
@@ -456,10 +542,10 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         sender = self._senders.get(book)
         if sender is None:
             sender = self._senders[book] = CoalescingQueue(
-                lambda orders, book=book: call_with_retry(
+                lambda orders, book=book: call_now_with_retry(
                     lambda: self._book(book).submit.remote(self.index, to_rows(orders), dict(self._durable_applied)),
                     lambda: self._books.pop(book, None)),
-                max_batch=2000, on_result=lambda row: self._apply_handed_out(SubmitAnswer.from_row(row)))
+                max_batch=2000, on_result=lambda row: self._apply_handed_out(SubmitAnswer.from_row(row)), eager=True)
         return sender
 
     async def metrics(self) -> dict:

@@ -93,13 +93,18 @@ class ShardChanges:
         verdict = asyncio.get_running_loop().create_future()
         self._amend_waiters[amend_id] = verdict
         try:
-            # Held and journaled before the book can act on it, as an order's hold is.
-            await self._journal(events)
-            crash_point(self.config, "shard.after_amend_hold")
-            book = book_actor_for(order.asset_id, self.config.book_actor_count)
-            self._sender(book).send([BookAmend(
-                amend_id, order_id, order.username, order.asset_id, order.quantity - amend.quantity, amend.price,
-                order.post_only, timestamp)])
+            # Held and journaled before the book can act on it; no order overtakes it meanwhile
+            # (`_unsent`: the book would fence its lower id).
+            self._unsent += 1
+            try:
+                await self._journal(events)
+                crash_point(self.config, "shard.after_amend_hold")
+                book = book_actor_for(order.asset_id, self.config.book_actor_count)
+                self._sender(book).send([BookAmend(
+                    amend_id, order_id, order.username, order.asset_id, order.quantity - amend.quantity, amend.price,
+                    order.post_only, timestamp)])
+            finally:
+                self._unsent -= 1
             reason = await verdict
         finally:
             self._amend_waiters.pop(amend_id, None)

@@ -10,8 +10,8 @@ from engine.digest import state_digest
 from engine.errors import BookIntegrityError, EngineError, Rejected, RejectReason
 from engine.events import (
     AmendAborted, AmendRefused, AmendRequested, AssetListed, FundsDeposited, FundsHeld, FundsWithdrawn,
-    OrderAborted, OrderAccepted, OrderAmended, OrderClosed, OrderRested, SettlementApplied, StopAccepted,
-    StopTriggered, TradeExecuted, decode_event, encode_event,
+    OrderAborted, OrderAccepted, OrderAmended, OrderClosed, OrderHeld, OrderRested, SettlementApplied,
+    StopAccepted, StopTriggered, TradeExecuted, decode_event, encode_event,
 )
 from engine.numbers import USD, AssetSpec, format_money, parse_money
 from engine.orders import (
@@ -22,7 +22,7 @@ __all__ = [
     "Accounts", "Balance", "Transaction", "BUY", "SELL", "OrderBook", "SubmitResult", "state_digest",
     "BookIntegrityError", "EngineError", "Rejected", "RejectReason", "AssetListed",
     "FundsDeposited", "FundsHeld", "FundsWithdrawn", "OrderAborted", "OrderAccepted",
-    "OrderClosed", "OrderRested", "SettlementApplied", "TradeExecuted", "decode_event",
+    "OrderClosed", "OrderHeld", "OrderRested", "SettlementApplied", "TradeExecuted", "decode_event",
     "encode_event", "USD", "AssetSpec", "format_money", "parse_money", "CloseReason",
     "OrderRecord", "OrderStatus", "OrderType", "OrderView", "Side", "TimeInForce", "check_order_shape",
     "AmendAborted", "AmendRefused", "AmendRequested", "OrderAmended", "StopAccepted", "StopTriggered", "StopKind",

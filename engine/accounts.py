@@ -25,8 +25,8 @@ from engine.account_amends import AccountAmends
 from engine.errors import EngineError, RejectReason
 from engine.events import (
     AmendAborted, AmendRefused, AmendRequested, AssetListed, FundsDeposited, FundsHeld, FundsWithdrawn,
-    OrderAborted, OrderAccepted, OrderAmended, OrderClosed, OrderRested, SettlementApplied, StopAccepted,
-    StopTriggered, TradeExecuted,
+    OrderAborted, OrderAccepted, OrderAmended, OrderClosed, OrderHeld, OrderRested, SettlementApplied,
+    StopAccepted, StopTriggered, TradeExecuted, decode_event,
 )
 from engine.numbers import MAX_UNITS, USD, AssetSpec
 from engine.orders import (
@@ -335,8 +335,19 @@ class Accounts(AccountAmends):
                 self._apply_amended(spec, book_event)
             elif kind is AmendRefused:
                 self._end_amend(book_event.order_id, book_event.amend_id)
+            elif kind is OrderHeld:
+                if book_event.order_id not in orders:  # the hold was lost with a crash: it comes back
+                    self._apply_carried_hold(book_event)
             else:
                 raise EngineError(f"not a settlement event: {book_event!r}")
+
+    def _apply_carried_hold(self, event: OrderHeld) -> None:
+        """Apply the hold a book carried for an order this shard sent before journaling it."""
+        for encoded in event.events:
+            carried = decode_event(encoded)
+            if type(carried) not in (OrderAccepted, FundsHeld) or carried.order_id != event.order_id:
+                raise EngineError(f"a carried hold holds {carried!r}")
+            self.apply(carried)
 
     def _fill(self, order: OrderRecord, spec: AssetSpec, trade: TradeExecuted) -> None:
         quantity, price, timestamp = trade.quantity, trade.price, trade.timestamp

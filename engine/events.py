@@ -92,6 +92,18 @@ class AmendRefused(NamedTuple):
     timestamp: int
 
 
+class OrderHeld(NamedTuple):
+    """A shard's hold of an order it sent before its own journal held it (issue 12), carried
+    in the book's record ahead of the order's own events: `events` are the shard's
+    `OrderAccepted` and `FundsHeld`, encoded. Not a change to the book (its replay skips
+    it); a shard that lost the hold in a crash applies it from here, one that kept it
+    ignores it."""
+
+    order_id: int
+    owner: str
+    events: list
+
+
 # The accounts' events (one shard's stream).
 class AssetListed(NamedTuple):
     asset_id: str
@@ -179,7 +191,7 @@ EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         OrderRested, TradeExecuted, OrderClosed, StopAccepted, StopTriggered, OrderAmended, AmendRefused,
-        AssetListed, FundsDeposited, FundsWithdrawn, OrderAccepted, FundsHeld, SettlementApplied,
+        OrderHeld, AssetListed, FundsDeposited, FundsWithdrawn, OrderAccepted, FundsHeld, SettlementApplied,
         OrderAborted, AmendRequested, AmendAborted,
     )
 }

@@ -52,6 +52,7 @@ class Settings:
     workers: int = 1
     order_rate: float = 0.0
     read_rate: float = 0.0
+    early_send: bool = True
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -80,6 +81,7 @@ class Settings:
             workers=optional_int("ORDER_SERVICE_WORKERS") or _default_workers(),
             order_rate=_rate(env.get("ORDER_SERVICE_ORDER_RATE")),
             read_rate=_rate(env.get("ORDER_SERVICE_READ_RATE")),
+            early_send=_flag(env.get("ORDER_SERVICE_EARLY_SEND", "true")),
         )
 
     def __post_init__(self) -> None:
@@ -104,4 +106,5 @@ class Settings:
         if self.journal_retention is not None:
             chosen["journal_retention"] = self.journal_retention
         return ServiceConfig(data_dir=self.data_dir, sync=self.sync, namespace=self.namespace,
-                             order_rate=self.order_rate, read_rate=self.read_rate, **chosen)
+                             order_rate=self.order_rate, read_rate=self.read_rate, early_send=self.early_send,
+                             **chosen)

@@ -227,3 +227,32 @@ def test_replaying_events_rebuilds_identical_accounts(market):
         order_id: order.view() for order_id, order in market.closed.items()}
     assert transactions == market.transactions
     assert Accounts.from_state(market.accounts.to_state()).to_state() == market.accounts.to_state()
+
+
+def test_a_hold_carried_by_the_book_comes_back_once_when_lost_and_is_ignored_when_kept(market):
+    from engine import EngineError, OrderHeld, encode_event
+
+    market.fund("a", lots=10)
+    market.fund("b", usd=1000)
+    market.place("a", "limit_sell", 10, price=4000)
+    placed = market.accounts.place_order(7, "b", "X", OrderType.LIMIT_BUY, TimeInForce.GTC, False,
+                                         4, 5000, "c7", None, 2)
+    carried = OrderHeld(7, "b", [encode_event(event) for event in placed])
+    fills = market.book.submit(7, "b", "buy", 4, price=5000, time_in_force="gtc", timestamp=3).all_events
+    kept = Accounts.from_state(market.accounts.to_state())  # this shard journaled the hold
+    lost = Accounts()
+    for event in market.events:  # the journal without order 7's hold
+        lost.apply(event)
+    assert 7 not in lost.orders and lost.balance("b", USD)[:2] == (1000 * USD_UNIT, 0)
+    sequence = market.settlement_sequence + 1
+    for accounts in (kept, lost):
+        accounts.settle("X", sequence, (carried, *fills))
+        assert accounts.balance("b", USD)[:2] == ((1000 - 160) * USD_UNIT, 0)  # paid 4 × 40.00, once
+        assert accounts.balance("b", "X")[:2] == (4, 0)
+        (closed,) = [order for order in accounts.take_history()[0] if order.order_id == 7]
+        assert (closed.status, closed.client_order_id, closed.filled_quantity) == (OrderStatus.COMPLETED, "c7", 4)
+    other = Accounts()
+    for event in market.events:
+        other.apply(event)
+    with pytest.raises(EngineError):  # a carried hold of another order than its own
+        other.settle("X", sequence, (OrderHeld(9, "b", [encode_event(placed[1])]),))
