@@ -107,6 +107,7 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         self._crediting: dict[str, int] = {}
         self._unsent = 0
         self.ids_reserved = 0
+        self.orders_sent = {"early": 0, "after_hold": 0}  # for /metrics
         self.store = JournaledState(config.journal_path(f"shard-{index}"), sync=config.sync,
                                     snapshot=self._snapshot_state,
                                     snapshot_every=config.snapshot_every, snapshot_seconds=config.snapshot_seconds,
@@ -227,7 +228,9 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
                 crash_point(self.config, "shard.early_hold_unwritten")
             await self._journal(events)
             early = True
+            self.orders_sent["early"] += len(accepted)
         if not early:
+            self.orders_sent["after_hold"] += len(accepted)
             # The hold is durable before the book sees the order. Until it is sent, no order
             # may overtake it to the book (which would fence its lower id).
             self._unsent += 1
@@ -552,4 +555,5 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
         """Figures for /metrics, gathered once per scrape: journal, memory, orders awaiting a book."""
         figures = self.store.metrics(f"shard-{self.index}")
         figures["queues"] = {"orders_awaiting_book": len(self._waiters)}
+        figures["orders_sent"] = dict(self.orders_sent)
         return figures

@@ -32,7 +32,7 @@ from time import perf_counter
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.utils import floatToGoString
 
@@ -294,6 +294,9 @@ class ActorCollector:
         open_orders = GaugeMetricFamily(PREFIX + "open_orders", "Orders resting on the book", labels=["asset_id"])
         waiting_stops = GaugeMetricFamily(PREFIX + "waiting_stops", "Stop orders waiting for their trigger",
                                           labels=["asset_id"])
+        sent = CounterMetricFamily(PREFIX + "orders_sent_to_book",
+                                   "Orders a shard sent to their books: while their holds were journaled (early) "
+                                   "or once durable (after_hold), since the shard started", labels=["actor", "path"])
         for figures in self.figures:
             actor = figures["actor"]
             if figures.get("memory_bytes") is not None:
@@ -308,7 +311,9 @@ class ActorCollector:
                 open_orders.add_metric([asset_id], count)
             for asset_id, count in figures.get("waiting_stops", {}).items():
                 waiting_stops.add_metric([asset_id], count)
-        yield from (memory, commit_seconds, batch_events, journal_queue, queues, open_orders, waiting_stops)
+            for path, count in figures.get("orders_sent", {}).items():
+                sent.add_metric([actor, path], count)
+        yield from (memory, commit_seconds, batch_events, journal_queue, queues, open_orders, waiting_stops, sent)
 
 
 def _histogram(figures: dict) -> tuple[list[tuple[str, float]], float]:

@@ -184,6 +184,23 @@ def test_open_orders_equal_the_resting_orders_of_the_book(api):
     assert (("order_service_waiting_stops", frozenset({("asset_id", asset_id)})) in samples)
 
 
+def test_orders_are_counted_by_the_way_they_went_to_their_book(api, layout):
+    asset_id = api.new_asset()
+    trader = api.new_user(usd="1000", assets={asset_id: "50"})
+    shard = f"shard-{shard_for(trader.username, layout['account_shards'])}"
+    name = "order_service_orders_sent_to_book_total"
+    before = scrape(api)
+    for price in ("9.00", "9.10", "9.20"):
+        api.place(trader, asset_id, "limit_buy", "1", price)
+    after = scrape(api)
+    early, after_hold = delta(before, after, name, actor=shard, path="early"), delta(
+        before, after, name, actor=shard, path="after_hold")
+    assert early + after_hold == 3, (early, after_hold)
+    # Nothing the trader holds was credited and not yet journaled: at most one order (the one
+    # that reserves the next block of ids) waits for its hold's commit.
+    assert early >= 2, (early, after_hold)
+
+
 # Another gateway process of the same service: it serves five GET /health/live through the
 # gateway's own middleware and flushes its series where the service's processes write theirs.
 SECOND_GATEWAY_PROCESS = """
