@@ -1,11 +1,11 @@
 """The account shard: the only writer of the accounts routed to it.
 
-It checks and holds funds, journals the hold and sends the order to its book;
-when it is safe (`_may_send_early`: issue 12) the order leaves while the hold is
-being journaled, carrying the hold's events for the book to keep in its own record,
-else only once the hold is durable. It answers once the hold is durable and the
-book's verdict has come back through the numbered settlement path: in the book's answer to its own call, or by the
-book's delivery loop. Settlements are applied strictly in order per asset (one
+It checks and holds funds, journals the hold and sends the order to its book:
+while the hold is being journaled when that is safe (`_may_send_early`, issue 12),
+the order carrying the hold's events for the book to keep in its own record, else
+once the hold is durable. It answers once the hold is durable and the book's
+verdict has come back through the numbered settlement path: in the book's answer
+to its own call, or by the book's delivery loop. Settlements are applied strictly in order per asset (one
 that arrives early waits for the gap to fill) and journaled; one that was
 already applied is ignored. The books hear what is durable here with every
 call, and keep a settlement until then. At start it
@@ -66,7 +66,7 @@ _new = tuple.__new__
 # Order ids reserved at a time for orders sent before their holds are journaled (local sequences):
 # a recovery skips what is left of them.
 IDS_RESERVED_AT_ONCE = 4096
-# Book events that credit no account's available balance (see `_credited`).
+# Book events that credit no account's available balance (see `_may_send_early`).
 _NOT_CREDITS = (OrderRested, StopAccepted, StopTriggered, OrderHeld)
 
 
@@ -249,12 +249,15 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
     def _may_send_early(self, requests: list[PlaceOrder], accepted: list[tuple[int, int, int | None]]) -> bool:
         """Whether this call's orders may leave for their books before their holds are durable.
 
-        Only if a crash before the hold's commit loses nothing the recovery cannot rebuild: the
-        book that keeps an order keeps its hold too, and every credit the hold was paid from
-        is durable here or will be sent again by a book. So not while a user of the call has a
-        deposit or a settlement in memory that this shard has not journaled yet (`_crediting`),
-        nor while an earlier held order or amend waits for its commit to be sent (it would be
-        overtaken, and its lower id fenced), nor for ids past the durable reservation."""
+        Only if a crash before the hold's commit leaves what recovery can rebuild: the book that
+        keeps an order keeps its hold too, and recovery applies such holds before, or among,
+        the credits books send again, so each must be paid from what this shard's journal
+        holds. So not while a user of the call has a credit in memory that is not journaled
+        here yet (`_crediting`): a deposit (no book would send it again) or a settlement's
+        (its book sends it again, but a recovery may apply it after the hold it paid for, and
+        no balance may go below zero); nor while an earlier held order or amend waits for its
+        commit to be sent (it would be overtaken, and the book would fence its lower id); nor
+        for ids past the reservation (`place_orders` reserves them, journaled first)."""
         if not self.config.early_send or self._unsent or accepted[-1][1] > self.ids_reserved:
             return False
         crediting = self._crediting

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import ray
 
 from actors.coalescing import CoalescingQueue
 
@@ -50,6 +51,40 @@ def test_sent_items_go_in_order_one_call_in_flight_and_answers_reach_on_result()
     assert most_in_flight == 1
 
 
+def test_an_eager_queue_starts_an_idle_call_within_send_and_queues_later_items_in_order():
+    started: list[list[int]] = []  # the synchronous part of each call: where a Ray call leaves
+    answered: list[int] = []
+
+    async def scenario():
+        gate = asyncio.get_running_loop().create_future()
+        done = asyncio.Event()
+
+        def call(items):
+            started.append(list(items))
+
+            async def answer():
+                await gate
+                return items
+            return answer()
+
+        def on_result(items):
+            answered.extend(items)
+            if len(answered) == 4:
+                done.set()
+
+        queue = CoalescingQueue(call, max_batch=10, on_result=on_result, eager=True)
+        queue.send([1, 2])
+        assert started == [[1, 2]]  # before the sender yields to its loop
+        queue.send([3])
+        queue.send([4])
+        assert started == [[1, 2]]  # one call in flight: the others wait for it
+        gate.set_result(None)
+        await done.wait()
+
+    asyncio.run(scenario())
+    assert started == [[1, 2], [3, 4]] and answered == [1, 2, 3, 4]
+
+
 def test_a_failed_call_fails_its_waiters_and_the_queue_serves_later_items():
     async def call(items):
         if 0 in items:
@@ -63,3 +98,29 @@ def test_a_failed_call_fails_its_waiters_and_the_queue_serves_later_items():
         return await queue.submit(5)
 
     assert asyncio.run(scenario()) == 5
+
+
+def test_a_call_made_now_is_made_again_after_the_callee_restarts():
+    from actors.retry import call_now_with_retry
+
+    tries: list[str] = []
+    forgotten: list[int] = []
+
+    def call():
+        tries.append("try")
+        if len(tries) == 1:
+            raise ValueError("not registered yet")  # what ray.get_actor raises during a restart
+
+        async def answer():
+            if len(tries) == 2:
+                raise ray.exceptions.ActorUnavailableError("restarting", None)
+            return "answered"
+        return answer()
+
+    async def scenario():
+        pending = call_now_with_retry(call, lambda: forgotten.append(1))
+        assert tries == ["try"]  # the first try left before anything was awaited
+        return await pending
+
+    assert asyncio.run(scenario()) == "answered"
+    assert len(tries) == 3 and len(forgotten) == 2
