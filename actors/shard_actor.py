@@ -223,8 +223,10 @@ class AccountShardActor(ShardChanges, ShardSuspension, ShardHistory):
                        for (_, order_id, _), hold in zip(accepted, held)}
             for book, book_orders in outgoing.items():
                 self._sender(book).send([order._replace(held=carried[order.order_id]) for order in book_orders])
-            if armed(self.config, "shard.early_hold_unwritten"):  # the book keeps it, this shard dies first
-                await asyncio.gather(*decided)
+            if armed(self.config, "shard.early_hold_unwritten"):
+                # Die once the books have journaled these orders, with nothing more journaled here:
+                # the loop stays blocked until then, so not even their answers' settlements are.
+                ray.get([self._book(book).flush.remote() for book in outgoing])
                 crash_point(self.config, "shard.early_hold_unwritten")
             await self._journal(events)
             early = True
