@@ -50,6 +50,11 @@ class CoalescingQueue:
         self._start()
         return await future
 
+    @property
+    def idle(self) -> bool:
+        """Whether an item sent now would leave at once: a call free, nothing queued."""
+        return self._in_flight < self._max_in_flight and not self._queue
+
     def send(self, items: list) -> None:
         """Queue items to go in order, without waiting for them."""
         self._queue.extend((item, None) for item in items)
