@@ -9,13 +9,16 @@ gateway's client and its answer belongs to that order.
     .venv/bin/python bench/hop_trace.py /tmp/trace/t
     git apply -R bench/hop_trace.patch
 
-The stages: gateway.in/out (the client's place_order), call.sent/answered (a coalesced Ray call
-leaving and its answer arriving: the gateway's to the shard, the shard's to the book), shard.in
-(place_orders starts), shard.hold/held (the hold's journal append and its return), book.in,
-book.match/matched (the book's journal append and its return), shard.settle (the book's answer
-applied), shard.decided (the order has its verdict), writer.start/done (a group commit's
-transaction in the writer thread, of the process it ran in). Each line is one step between two
-consecutive stages of an order: its count, p50, p90 and mean in microseconds.
+The stages: gateway.in/out (the client's place_order), call.sent/answered (a coalesced Ray call's
+task taking its batch and its answer arriving: the gateway's to the shard, the shard's to the book;
+a shard's call to an idle book leaves earlier, within `send`), shard.in (place_orders starts),
+shard.ready, shard.holds_made (the holds in memory), shard.may, shard.carried (an early order's hold
+encoded for its book), shard.sent_early (its Ray call made), shard.hold/held (the hold's journal
+append and its return, early orders), book.in, book.match/matched (the book's journal append and
+its return), shard.settle/settled (the book's answer applied), shard.decided (the order has its
+verdict). Each line is one step between two consecutive stages of an order: its count, p50, p90
+and mean in microseconds. (The patch of 2026-12-02 morning also traced the group-commit writer
+thread, writer.start/done; commits of quiet orders are made inline since, so this one does not.)
 """
 
 from __future__ import annotations
