@@ -85,3 +85,46 @@ def test_without_early_sending_an_order_goes_to_its_book_only_once_its_hold_is_d
         await service.stop()
 
     run(scenario())
+
+
+def test_an_order_goes_early_only_when_nothing_it_may_be_paid_from_is_in_memory_alone(tmp_path):
+    """The rule of `_may_send_early`, on a shard object of its own (no Ray: nothing here calls out)."""
+    import asyncio
+
+    from actors.config import ServiceConfig, make_order_id
+    from actors.messages import PlaceOrder, SettlementBatch
+    from actors.shard_actor import AccountShardActor
+    from engine import AssetSpec, TradeExecuted, encode_event
+
+    shard = AccountShardActor(ServiceConfig(data_dir=tmp_path, shard_count=1, book_actor_count=1), 0)
+    shard.accounts.list_asset(AssetSpec.create("X", "0.01", "1"))
+
+    def order(username):
+        return [PlaceOrder(username, "X", "limit_buy", "gtc", False, 1, 100, None, None)]
+
+    first = [(0, make_order_id(shard.next_sequence, 0), None)]
+    books = {0: []}
+
+    async def scenario():
+        assert not shard._may_send_early(order("carol"), first, books)  # no ids reserved yet
+        shard._reserve_ids()
+        assert shard._may_send_early(order("carol"), first, books)
+        # A fill credits both sides in memory at once; until this shard journals it, a crash would
+        # leave only the book's copy, which a recovery may apply after an order it paid for.
+        trade = TradeExecuted(1, 100, 1, "buy", 11, "alice", 12, "bob", 5)
+        durable = shard._apply_now([SettlementBatch("X", 1, [encode_event(trade)])])
+        assert not shard._may_send_early(order("alice"), first, books)
+        assert not shard._may_send_early(order("bob"), first, books)
+        assert shard._may_send_early(order("carol"), first, books)
+        await durable
+        assert shard._may_send_early(order("alice"), first, books) and shard._crediting == {}
+        shard._unsent += 1  # a held order waits for its commit before it is sent: none may overtake it
+        assert not shard._may_send_early(order("carol"), first, books)
+        shard._unsent -= 1
+        past = [(0, shard.ids_reserved + (1 << 8), None)]
+        assert not shard._may_send_early(order("carol"), past, books)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        shard.store.close()
