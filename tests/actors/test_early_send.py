@@ -69,27 +69,10 @@ def test_a_hold_lost_after_the_book_kept_its_order_comes_back_with_the_orders_fi
     assert report["aborted_orders"] == []
 
 
-def test_without_early_sending_an_order_goes_to_its_book_only_once_its_hold_is_durable(tmp_path):
-    async def scenario():
-        # The crash point of the early path never fires when orders wait for their holds' commits.
-        service = RunningService(tmp_path, crash_points=frozenset({CRASH}), early_send=False)
-        client = await service.start()
-        await setup_market(client, ["alice", "bob"], ["X"], usd=1_000, lots=100)
-        sold = await client.place_order(order_request("alice", "X", "limit_sell", 5, 10_000))
-        for _ in range(3):
-            bought = await client.place_order(order_request("bob", "X", "limit_buy", 1, 10_000))
-            assert bought.order.status == "completed"
-        assert not (tmp_path / f"crashed-at-{CRASH}").exists()
-        assert (await client.get_order("alice", sold.order.order_id)).filled_quantity == 3
-        assert (await client.audit())["problems"] == []
-        await service.stop()
-
-    run(scenario())
-
-
 def test_an_order_goes_early_only_when_nothing_it_may_be_paid_from_is_in_memory_alone(tmp_path):
     """The rule of `_may_send_early`, on a shard object of its own (no Ray: nothing here calls out)."""
     import asyncio
+    from dataclasses import replace
 
     from actors.config import ServiceConfig, make_order_id
     from actors.messages import PlaceOrder, SettlementBatch
@@ -123,6 +106,8 @@ def test_an_order_goes_early_only_when_nothing_it_may_be_paid_from_is_in_memory_
         shard._unsent -= 1
         past = [(0, shard.ids_reserved + (1 << 8), None)]
         assert not shard._may_send_early(order("carol"), past, books)
+        shard.config = replace(shard.config, early_send=False)  # ORDER_SERVICE_EARLY_SEND=false
+        assert not shard._may_send_early(order("carol"), first, books)
 
     try:
         asyncio.run(scenario())
