@@ -3,10 +3,17 @@ two commits: the book kept the order, the shard lost its hold."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+
 import pytest
 import ray
 
+from actors.config import ServiceConfig, make_order_id
+from actors.messages import PlaceOrder, SettlementBatch
 from actors.offline import verify
+from actors.shard_actor import AccountShardActor
+from engine import AssetSpec, TradeExecuted, encode_event
 from tests.actors.service import USD_UNIT, RunningService, order_request, run, setup_market
 from tests.actors.test_actors import users_on_different_shards
 
@@ -71,14 +78,6 @@ def test_a_hold_lost_after_the_book_kept_its_order_comes_back_with_the_orders_fi
 
 def test_an_order_goes_early_only_when_nothing_it_may_be_paid_from_is_in_memory_alone(tmp_path):
     """The rule of `_may_send_early`, on a shard object of its own (no Ray: nothing here calls out)."""
-    import asyncio
-    from dataclasses import replace
-
-    from actors.config import ServiceConfig, make_order_id
-    from actors.messages import PlaceOrder, SettlementBatch
-    from actors.shard_actor import AccountShardActor
-    from engine import AssetSpec, TradeExecuted, encode_event
-
     shard = AccountShardActor(ServiceConfig(data_dir=tmp_path, shard_count=1, book_actor_count=1), 0)
     shard.accounts.list_asset(AssetSpec.create("X", "0.01", "1"))
 
